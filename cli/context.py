@@ -1,0 +1,32 @@
+"""What every CLI command needs: settings, the metadata store and the lake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from resources.lake import Lake
+from resources.metadata import MetadataStore
+from resources.settings import Settings, get_settings
+
+
+@dataclass
+class CliContext:
+    """Lazily opened handles on Headwater's state."""
+
+    settings: Settings
+
+    @classmethod
+    def from_env(cls) -> CliContext:
+        """The context of the current environment."""
+        return cls(settings=get_settings())
+
+    @cached_property
+    def store(self) -> MetadataStore:
+        """The metadata store."""
+        return MetadataStore(database_url=self.settings.resolved_database_url)
+
+    @cached_property
+    def lake(self) -> Lake:
+        """The lake."""
+        return Lake(url=self.settings.resolved_data_url)

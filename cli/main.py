@@ -1,0 +1,218 @@
+"""The `headwater` command line."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+from resources.connectors import ConnectorError, validate_config
+
+from api.views import job_view, source_view
+from cli.context import CliContext
+from cli.output import echo_lines, emit_json, job_lines, source_lines
+from cli.runner import daemon_running, run_in_process
+from cli.up import up
+from resources.dagster_home import dagster_instance
+from resources.store import jobs, sources
+from resources.store.models import JobStatus, SyncType
+
+CLI_OWNER = "local"
+POLL_S = 0.5
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print seed 000's JSON shapes.")
+
+
+@click.group()
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Headwater: connect data sources and keep an AI-ready copy of them fresh."""
+    ctx.obj = CliContext.from_env()
+
+
+cli.add_command(up)
+
+
+@cli.group("sources")
+def sources_group() -> None:
+    """Add, list, show and delete sources."""
+
+
+@sources_group.command("add")
+@click.argument("source_type")
+@click.option("--config", "config_json", required=True, help="The source config as JSON.")
+@click.option("--name", default=None, help="A display name (default: derived from the config).")
+@json_option
+@click.pass_obj
+def sources_add(
+    obj: CliContext, source_type: str, config_json: str, name: str | None, as_json: bool
+) -> None:
+    """Add a source of SOURCE_TYPE and queue its first full sync."""
+    try:
+        config = validate_config(source_type, json.loads(config_json))
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--config") from error
+    except ConnectorError as error:
+        raise click.BadParameter(str(error), param_hint="--config") from error
+    with obj.store.session() as session:
+        source = sources.create_source(
+            session,
+            owner_id=CLI_OWNER,
+            tenant_id=None,
+            type=source_type,
+            name=name or _default_name(source_type, config),
+            config=config,
+        )
+        job = jobs.create_job(session, source=source, type=SyncType.FULL, trigger="cli")
+        source_id, job_id = source.id, job.id
+    if as_json:
+        emit_json(
+            {
+                "source": {"id": source_id, "type": source_type, "status": "pending"},
+                "syncJob": {"id": job_id, "status": "queued"},
+            }
+        )
+    else:
+        click.echo(f"Added source {source_id}; first sync queued as job {job_id}.")
+
+
+def _default_name(source_type: str, config: dict[str, Any]) -> str:
+    for key in ("url", "path", "repo", "folderId"):
+        if key in config:
+            return str(config[key]).rstrip("/").rsplit("/", 1)[-1] or str(config[key])
+    return source_type
+
+
+@sources_group.command("list")
+@json_option
+@click.pass_obj
+def sources_list(obj: CliContext, as_json: bool) -> None:
+    """List every source."""
+    with obj.store.session() as session:
+        rows, total = sources.list_sources(session, limit=1_000)
+        views = [source_view(source, obj.lake) for source in rows]
+    if as_json:
+        emit_json({"sources": [v.dump() for v in views], "total": total})
+        return
+    for view in views:
+        echo_lines(source_lines(view))
+    click.echo(f"{total} source(s)")
+
+
+@sources_group.command("show")
+@click.argument("source_id")
+@json_option
+@click.pass_obj
+def sources_show(obj: CliContext, source_id: str, as_json: bool) -> None:
+    """Show one source with its indexed figures."""
+    with obj.store.session() as session:
+        source = sources.get_source(session, source_id)
+        if source is None:
+            raise click.ClickException(f"Source with ID {source_id} not found")
+        view = source_view(source, obj.lake)
+    if as_json:
+        emit_json(view.dump())
+    else:
+        echo_lines(source_lines(view))
+
+
+@sources_group.command("delete")
+@click.argument("source_id")
+@json_option
+@click.pass_obj
+def sources_delete(obj: CliContext, source_id: str, as_json: bool) -> None:
+    """Delete a source, its jobs and its lake data."""
+    with obj.store.session() as session:
+        source = sources.get_source(session, source_id)
+        if source is None:
+            raise click.ClickException(f"Source with ID {source_id} not found")
+        view = source_view(source, obj.lake)
+        sources.delete_source(session, source)
+    for asset in ("raw_files", "documents", "chunks", "embeddings"):
+        obj.lake.drop(asset, source_id)
+    result = {
+        "message": "Source deleted",
+        "filesRemoved": view.stats.files_indexed,
+        "chunksRemoved": view.stats.chunks_created,
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(
+            f"Deleted {source_id}: {result['filesRemoved']} files, "
+            f"{result['chunksRemoved']} chunks removed."
+        )
+
+
+@cli.command("sync")
+@click.argument("source_id")
+@click.option("--full", is_flag=True, help="Ignore the cursor and recompute (vectors reused).")
+@click.option("--wait", is_flag=True, help="Wait for the job to finish, with a progress bar.")
+@json_option
+@click.pass_obj
+def sync(obj: CliContext, source_id: str, full: bool, wait: bool, as_json: bool) -> None:
+    """Queue a sync of SOURCE_ID; without a running daemon, run it here."""
+    with obj.store.session() as session:
+        source = sources.get_source(session, source_id)
+        if source is None:
+            raise click.ClickException(f"Source with ID {source_id} not found")
+        job = jobs.create_job(
+            session,
+            source=source,
+            type=SyncType.FULL if full else SyncType.INCREMENTAL,
+            trigger="cli",
+        )
+        job_id = job.id
+    instance = dagster_instance(obj.settings)
+    if not daemon_running(instance):
+        run_in_process(settings=obj.settings, instance=instance, store=obj.store, job_id=job_id)
+    elif wait:
+        _wait(obj, job_id, show_bar=not as_json)
+    _print_job(obj, job_id, as_json=as_json)
+    with obj.store.session() as session:
+        finished = jobs.get_job(session, job_id)
+        if finished is not None and finished.status is JobStatus.FAILED:
+            raise SystemExit(1)
+
+
+def _wait(obj: CliContext, job_id: str, *, show_bar: bool) -> None:
+    with click.progressbar(length=100, label="syncing", hidden=not show_bar) as bar:
+        shown = 0
+        while True:
+            with obj.store.session() as session:
+                job = jobs.get_job(session, job_id)
+                assert job is not None
+                progress, status, stage = job.progress, job.status, job.stage
+            bar.label = f"{status.value} {stage or ''}".strip()
+            bar.update(progress - shown)
+            shown = progress
+            if status.finished:
+                return
+            time.sleep(POLL_S)
+
+
+def _print_job(obj: CliContext, job_id: str, *, as_json: bool) -> None:
+    with obj.store.session() as session:
+        job = jobs.get_job(session, job_id)
+        if job is None:
+            raise click.ClickException(f"Job with ID {job_id} not found")
+        view = job_view(job)
+    if as_json:
+        emit_json(view.dump())
+    else:
+        echo_lines(job_lines(view))
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """Inspect sync jobs."""
+
+
+@jobs_group.command("show")
+@click.argument("job_id")
+@json_option
+@click.pass_obj
+def jobs_show(obj: CliContext, job_id: str, as_json: bool) -> None:
+    """Show a job's status, progress and stats."""
+    _print_job(obj, job_id, as_json=as_json)

@@ -1,0 +1,57 @@
+"""Run a sync job: through the daemon when one is running, or in this process otherwise."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+from dagster import DagsterInstance
+
+from connector_assets.definitions import build_definitions
+from connector_assets.jobs import sync_run_config, sync_run_tags
+from connector_assets.partitions import sources_partitions
+from resources.metadata import MetadataStore
+from resources.settings import Settings
+from resources.store import jobs
+from resources.store.models import SyncType
+from sensors.job_updates import apply_run_status
+
+HEARTBEAT_TOLERANCE_S = 60
+SENSOR_DAEMON = "SENSOR"
+
+
+def daemon_running(instance: DagsterInstance) -> bool:
+    """Whether a Dagster daemon's sensor loop beat recently (so it will pick up queued jobs)."""
+    beat = instance.get_daemon_heartbeats().get(SENSOR_DAEMON)
+    return beat is not None and time.time() - beat.timestamp < HEARTBEAT_TOLERANCE_S
+
+
+def run_in_process(
+    *, settings: Settings, instance: DagsterInstance, store: MetadataStore, job_id: str
+) -> None:
+    """Claim a queued job (so no sensor also runs it) and execute its run here."""
+    run_id = str(uuid.uuid4())
+    with store.session() as session:
+        job = jobs.get_job(session, job_id)
+        if job is None:
+            raise LookupError(f"Job {job_id} not found")
+        source_id, sync_type, trigger = job.source_id, job.type, job.trigger
+        jobs.mark_running(session, job_id, run_id=run_id, started_at=datetime.now(UTC))
+    partitions = sources_partitions.name or "sources"
+    if not instance.has_dynamic_partition(partitions, source_id):
+        instance.add_dynamic_partitions(partitions, [source_id])
+    definition = build_definitions(settings).resolve_job_def("sync_source")
+    definition.execute_in_process(
+        instance=instance,
+        partition_key=source_id,
+        run_config=sync_run_config(full=sync_type is SyncType.FULL),
+        tags=sync_run_tags(
+            source_id=source_id, job_id=job_id, sync_type=sync_type.value, trigger=trigger
+        ),
+        run_id=run_id,
+        raise_on_error=False,
+    )
+    run = instance.get_run_by_id(run_id)
+    if run is not None:
+        apply_run_status(store, instance, run)

@@ -1,0 +1,288 @@
+"""The four assets of a source partition: raw files -> documents -> chunks -> embeddings.
+
+Each asset is thin: partition key -> resources -> a stage builder -> metadata for the UI.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+from resources.embedders import EmbedderResource
+
+from connector_assets.build_chunks import build_chunks
+from connector_assets.build_documents import build_documents
+from connector_assets.build_embeddings import build_embeddings
+from connector_assets.build_raw import build_raw_files
+from connector_assets.checks import CheckOutcome, chunk_checks, embedding_checks
+from connector_assets.chunking import CHUNKER_VERSION
+from connector_assets.normalize import NORMALIZER_VERSION
+from connector_assets.partitions import sources_partitions
+from connector_assets.progress import JobProgress
+from connector_assets.resources import PipelineSettings
+from connector_assets.tags import JOB_TAG
+from resources import duck
+from resources.lake import Lake
+from resources.metadata import MetadataStore
+from resources.store import sources
+
+GROUP = "ingestion"
+
+
+class SyncConfig(dg.Config):
+    """How a run treats the stored state."""
+
+    full: bool = Field(
+        default=False,
+        description="Ignore the cursor and recompute every stage (vectors are still reused).",
+    )
+
+
+def _progress(context: dg.AssetExecutionContext, store: MetadataStore, stage: str) -> JobProgress:
+    progress = JobProgress(
+        store=store, job_id=context.run.tags.get(JOB_TAG), run_id=context.run.run_id, stage=stage
+    )
+    progress.start()
+    return progress
+
+
+def _check_results(asset: str, outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
+    return [
+        dg.AssetCheckResult(
+            asset_key=asset,
+            check_name=o.name,
+            passed=o.passed,
+            description=o.description,
+            metadata=o.metadata,
+        )
+        for o in outcomes
+    ]
+
+
+def _check_specs(asset: str, names: dict[str, str]) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(name, asset=asset, description=d) for name, d in names.items()]
+
+
+@dg.asset(
+    partitions_def=sources_partitions,
+    group_name=GROUP,
+    kinds={"parquet"},
+    description="Every file of the source: bytes, size, modification time and content hash.",
+)
+def raw_files(
+    context: dg.AssetExecutionContext,
+    config: SyncConfig,
+    store: MetadataStore,
+    lake: Lake,
+    pipeline: PipelineSettings,
+) -> dg.MaterializeResult:
+    """Fetch what changed since the stored cursor (everything on a full sync)."""
+    source_id = context.partition_key
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        if source is None:
+            raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
+        source_type, source_config = source.type, dict(source.config)
+    progress = _progress(context, store, "raw_files")
+    started = time.perf_counter()
+    version, report = build_raw_files(
+        lake=lake,
+        source_id=source_id,
+        source_type=source_type,
+        config=source_config,
+        workdir=pipeline.workdir(source_id),
+        full=config.full,
+        max_file_bytes=pipeline.max_file_bytes,
+        progress=progress,
+    )
+    elapsed = time.perf_counter() - started
+    context.log.info(f"{report.description}: {report.job_stats(listed=report.processed)}")
+    return dg.MaterializeResult(
+        metadata={
+            "files": report.files,
+            "files_added": report.added,
+            "files_changed": report.changed,
+            "files_unchanged": report.unchanged,
+            "files_deleted": report.deleted,
+            "files_skipped": dg.MetadataValue.json(dict(report.skipped)),
+            "bytes_fetched": report.bytes_fetched,
+            "cursor": report.cursor or "",
+            "change_detection": report.description,
+            "sync": "full" if config.full else "incremental",
+            "duration_s": round(elapsed, 3),
+            "mb_per_s": round(report.bytes_fetched / 1e6 / elapsed, 2) if elapsed else 0.0,
+            "lake_version": version.name,
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=sources_partitions,
+    group_name=GROUP,
+    kinds={"parquet"},
+    deps=[raw_files],
+    code_version=NORMALIZER_VERSION,
+    description="Files decoded and normalized to text or markdown, with language and title.",
+)
+def documents(
+    context: dg.AssetExecutionContext,
+    config: SyncConfig,
+    store: MetadataStore,
+    lake: Lake,
+    pipeline: PipelineSettings,
+) -> dg.MaterializeResult:
+    """Normalize files whose bytes changed; carry the rest over."""
+    progress = _progress(context, store, "documents")
+    started = time.perf_counter()
+    version, report = build_documents(
+        lake=lake,
+        source_id=context.partition_key,
+        full=config.full,
+        max_file_bytes=pipeline.max_file_bytes,
+        progress=progress,
+    )
+    elapsed = time.perf_counter() - started
+    skipped = report.skipped.total()
+    progress.update(
+        done=1,
+        total=1,
+        stats={"filesProcessed": report.documents, "filesSkipped": skipped},
+        force=True,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "documents": report.documents - skipped,
+            "documents_normalized": report.normalized,
+            "documents_carried_over": report.carried,
+            "files_skipped": skipped,
+            "skipped_by_reason": dg.MetadataValue.json(dict(report.skipped)),
+            "languages": dg.MetadataValue.json(dict(report.languages.most_common())),
+            "text_bytes": report.text_bytes,
+            "duration_s": round(elapsed, 3),
+            "lake_version": version.name,
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=sources_partitions,
+    group_name=GROUP,
+    kinds={"parquet"},
+    deps=[documents],
+    code_version=CHUNKER_VERSION,
+    description="Structure-aware, token-budgeted chunks with content-derived ids.",
+    check_specs=_check_specs(
+        "chunks",
+        {
+            "no_empty_chunks": "Every chunk holds some non-whitespace text.",
+            "no_orphan_chunks": "Every chunk belongs to a current document.",
+        },
+    ),
+)
+def chunks(
+    context: dg.AssetExecutionContext,
+    config: SyncConfig,
+    store: MetadataStore,
+    lake: Lake,
+    pipeline: PipelineSettings,
+) -> dg.MaterializeResult:
+    """Chunk documents that changed; chunks of unchanged documents keep their ids."""
+    progress = _progress(context, store, "chunks")
+    started = time.perf_counter()
+    settings = pipeline.chunk_settings()
+    version, report = build_chunks(
+        lake=lake,
+        source_id=context.partition_key,
+        full=config.full,
+        settings=settings,
+        progress=progress,
+    )
+    elapsed = time.perf_counter() - started
+    con = duck.connect()
+    lake.register(con, "chunks", version)
+    docs = lake.current("documents", context.partition_key)
+    assert docs is not None
+    lake.register(con, "docs", docs)
+    return dg.MaterializeResult(
+        metadata={
+            "chunks": report.chunks,
+            "chunks_created": report.created,
+            "chunks_carried_over": report.carried,
+            "chunks_deleted": report.deleted,
+            "documents_chunked": report.documents_chunked,
+            "tokens": report.tokens,
+            "avg_tokens_per_chunk": round(report.tokens / report.chunks, 1) if report.chunks else 0,
+            "chunker": settings.fingerprint(),
+            "duration_s": round(elapsed, 3),
+            "lake_version": version.name,
+        },
+        check_results=_check_results("chunks", chunk_checks(con)),
+    )
+
+
+@dg.asset(
+    partitions_def=sources_partitions,
+    group_name=GROUP,
+    kinds={"parquet"},
+    deps=[chunks],
+    description="One vector per chunk, with the model and dimension that made it.",
+    check_specs=_check_specs(
+        "embeddings",
+        {
+            "one_vector_per_chunk": "Each chunk has exactly one vector.",
+            "one_dimension_per_model": "All vectors of a model have one dimension.",
+        },
+    ),
+)
+def embeddings(
+    context: dg.AssetExecutionContext,
+    store: MetadataStore,
+    lake: Lake,
+    embedder: EmbedderResource,
+) -> dg.MaterializeResult:
+    """Embed chunk texts without a vector for the current model; reuse the rest."""
+    progress = _progress(context, store, "embeddings")
+    started = time.perf_counter()
+    version, report = build_embeddings(
+        lake=lake,
+        source_id=context.partition_key,
+        embedder=embedder.get_embedder(),
+        batch_size=embedder.batch_size,
+        progress=progress,
+    )
+    elapsed = time.perf_counter() - started
+    progress.update(
+        done=1,
+        total=1,
+        stats={
+            "chunksEmbedded": report.embedded,
+            "chunksReused": report.reused,
+            "chunksDeleted": report.deleted,
+        },
+        force=True,
+    )
+    con = duck.connect()
+    lake.register(con, "vectors", version)
+    current_chunks = lake.current("chunks", context.partition_key)
+    assert current_chunks is not None
+    lake.register(con, "chunks", current_chunks)
+    metadata: dict[str, Any] = {
+        "vectors": report.vectors,
+        "chunks_embedded": report.embedded,
+        "vectors_reused": report.reused,
+        "vectors_deleted": report.deleted,
+        "model": report.model,
+        "dimension": report.dimension,
+        "duration_s": round(elapsed, 3),
+        "chunks_per_s": round(report.embedded / elapsed, 1) if elapsed else 0.0,
+        "lake_version": version.name,
+    }
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=_check_results("embeddings", embedding_checks(con)),
+    )
+
+
+sync_assets = [raw_files, documents, chunks, embeddings]

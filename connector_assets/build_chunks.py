@@ -1,0 +1,135 @@
+"""Stage 3: split changed documents into token-budgeted chunks with content-derived ids."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from connector_assets import tables
+from connector_assets.chunking import ChunkSettings, chunk_text
+from connector_assets.ids import chunk_id, text_hash
+from connector_assets.progress import JobProgress
+from resources import duck
+from resources.lake import Lake, LakeVersion
+
+# Chunks of a document that kept its path and bytes are carried over unchanged.
+CARRIED = """
+    SELECT c.* REPLACE (d.file_id AS file_id, d.language AS language)
+    FROM prev c JOIN docs d ON d.path = c.path AND d.content_hash = c.content_hash
+    WHERE d.skip_reason IS NULL
+"""
+TO_CHUNK = """
+    SELECT d.file_id, d.path, d.content_hash, d.language, d.text
+    FROM docs d
+    WHERE d.skip_reason IS NULL AND NOT EXISTS (
+        SELECT 1 FROM prev c WHERE c.path = d.path AND c.content_hash = d.content_hash
+    )
+"""
+
+
+@dataclass
+class ChunksReport:
+    """What stage 3 did."""
+
+    chunks: int = 0
+    created: int = 0
+    carried: int = 0
+    deleted: int = 0
+    documents_chunked: int = 0
+    tokens: int = 0
+
+
+def build_chunks(
+    *,
+    lake: Lake,
+    source_id: str,
+    full: bool,
+    settings: ChunkSettings,
+    progress: JobProgress,
+) -> tuple[LakeVersion, ChunksReport]:
+    """Chunk every document new or changed since the last `chunks` version."""
+    docs = lake.current("documents", source_id)
+    if docs is None:
+        raise RuntimeError(f"documents of source {source_id} were never materialized")
+    previous = lake.current("chunks", source_id)
+    fingerprint = settings.fingerprint()
+    reuse = not full and previous is not None and previous.meta.get("chunker") == fingerprint
+    con = duck.connect()
+    lake.register(con, "docs", docs)
+    if reuse and previous is not None:
+        lake.register(con, "prev", previous)
+    else:
+        con.register("prev", tables.CHUNKS.empty_table())
+    report = ChunksReport()
+    total = duck.scalar(con, f"SELECT count(*) FROM ({TO_CHUNK})")
+    with lake.new_version("chunks", source_id, schema=tables.CHUNKS) as writer:
+        for batch in duck.stream(con, CARRIED, rows=8_192):
+            writer.write(batch)
+            report.carried += batch.num_rows
+        for batch in duck.stream(con, TO_CHUNK, rows=256):
+            rows = list(_chunks(source_id, batch, settings))
+            writer.write_rows(rows)
+            report.created += len(rows)
+            report.documents_chunked += batch.num_rows
+            progress.update(
+                done=report.documents_chunked,
+                total=total,
+                stats={"chunksCreated": report.created},
+            )
+        writer.meta = {"chunker": fingerprint}
+    assert writer.committed is not None
+    report.chunks = writer.committed.rows
+    lake.register(con, "new_chunks", writer.committed)
+    report.deleted = _deleted(con, lake, previous)
+    report.tokens = duck.scalar(con, "SELECT coalesce(sum(token_count), 0) FROM new_chunks")
+    return writer.committed, report
+
+
+def _chunks(
+    source_id: str, batch: pa.RecordBatch, settings: ChunkSettings
+) -> Iterator[dict[str, Any]]:
+    for doc in batch.to_pylist():
+        seen: Counter[str] = Counter()
+        for ordinal, chunk in enumerate(
+            chunk_text(doc["text"] or "", language=doc["language"], settings=settings)
+        ):
+            digest = text_hash(chunk.text)
+            yield {
+                "chunk_id": chunk_id(
+                    source_id=source_id,
+                    path=doc["path"],
+                    chunk_text_hash=digest,
+                    occurrence=seen[digest],
+                ),
+                "file_id": doc["file_id"],
+                "path": doc["path"],
+                "content_hash": doc["content_hash"],
+                "ordinal": ordinal,
+                "text": chunk.text,
+                "text_hash": digest,
+                "token_count": chunk.token_count,
+                "start_line": chunk.start_line,
+                "end_line": chunk.end_line,
+                "kind": chunk.kind,
+                "symbol": chunk.symbol,
+                "language": doc["language"],
+            }
+            seen[digest] += 1
+
+
+def _deleted(con: Any, lake: Lake, previous: LakeVersion | None) -> int:
+    """Chunks of the last version whose id is gone from `new_chunks`."""
+    if previous is None:
+        return 0
+    lake.register(con, "old_chunks", previous)
+    return int(
+        duck.scalar(
+            con,
+            "SELECT count(*) FROM old_chunks o "
+            "WHERE NOT EXISTS (SELECT 1 FROM new_chunks n WHERE n.chunk_id = o.chunk_id)",
+        )
+    )

@@ -1,0 +1,120 @@
+"""Stage 2: decode and normalize changed files into a new `documents` version."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from connector_assets import tables
+from connector_assets.normalize import NORMALIZER_VERSION, Normalized, normalize
+from connector_assets.progress import JobProgress
+from resources import duck
+from resources.lake import Lake, LakeVersion
+
+# Documents whose file kept its path and bytes are carried over from the last version.
+CARRIED = """
+    SELECT d.* REPLACE (r.file_id AS file_id, r.size AS size, r.modified_at AS modified_at)
+    FROM raw r JOIN prev d ON d.path = r.path AND d.content_hash = r.content_hash
+"""
+TO_NORMALIZE = """
+    SELECT r.file_id, r.path, r.content_hash, r.size, r.modified_at, r.content, r.skip_reason
+    FROM raw r
+    WHERE NOT EXISTS (
+        SELECT 1 FROM prev d WHERE d.path = r.path AND d.content_hash = r.content_hash
+    )
+"""
+
+
+@dataclass
+class DocumentsReport:
+    """What stage 2 did."""
+
+    documents: int = 0
+    normalized: int = 0
+    carried: int = 0
+    text_bytes: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    languages: Counter[str] = field(default_factory=Counter)
+
+
+def build_documents(
+    *,
+    lake: Lake,
+    source_id: str,
+    full: bool,
+    max_file_bytes: int,
+    progress: JobProgress,
+) -> tuple[LakeVersion, DocumentsReport]:
+    """Normalize every file new or changed since the last `documents` version."""
+    raw = lake.current("raw_files", source_id)
+    if raw is None:
+        raise RuntimeError(f"raw_files of source {source_id} was never materialized")
+    previous = lake.current("documents", source_id)
+    settings = {"normalizer": NORMALIZER_VERSION, "maxFileBytes": max_file_bytes}
+    reuse = not full and previous is not None and previous.meta.get("settings") == settings
+    con = duck.connect()
+    lake.register(con, "raw", raw)
+    if reuse and previous is not None:
+        lake.register(con, "prev", previous)
+    else:
+        con.register("prev", tables.DOCUMENTS.empty_table())
+    report = DocumentsReport()
+    total = duck.scalar(con, f"SELECT count(*) FROM ({TO_NORMALIZE})")
+    with lake.new_version("documents", source_id, schema=tables.DOCUMENTS) as writer:
+        for batch in duck.stream(con, CARRIED, rows=4_096):
+            writer.write(batch)
+            report.carried += batch.num_rows
+        for batch in duck.stream(con, TO_NORMALIZE, rows=256):
+            writer.write_rows(list(_documents(batch, max_file_bytes, report)))
+            progress.update(done=report.normalized, total=total, stats={})
+        writer.meta = {"settings": settings}
+    assert writer.committed is not None
+    _summarize(con, lake, writer.committed, report)
+    return writer.committed, report
+
+
+def _documents(
+    batch: pa.RecordBatch, max_file_bytes: int, report: DocumentsReport
+) -> Iterator[dict[str, Any]]:
+    now = datetime.now(UTC)
+    for raw in batch.to_pylist():
+        report.normalized += 1
+        row: dict[str, Any] = {
+            key: raw[key] for key in ("file_id", "path", "content_hash", "size", "modified_at")
+        }
+        row["indexed_at"] = now
+        if raw["content"] is None:
+            reason, _, detail = (raw["skip_reason"] or "unreadable").partition(": ")
+            yield row | {"skip_reason": reason, "skip_detail": detail}
+            continue
+        result = normalize(raw["path"], raw["content"], max_bytes=max_file_bytes)
+        if isinstance(result, Normalized):
+            yield row | {
+                "language": result.language,
+                "title": result.title,
+                "mime_type": result.mime_type,
+                "encoding": result.encoding,
+                "text": result.text,
+            }
+        else:
+            yield row | {"skip_reason": result.reason, "skip_detail": result.detail}
+
+
+def _summarize(con: Any, lake: Lake, version: LakeVersion, report: DocumentsReport) -> None:
+    lake.register(con, "docs", version)
+    report.documents = version.rows
+    for reason, count in con.sql(
+        "SELECT skip_reason, count(*) FROM docs WHERE skip_reason IS NOT NULL GROUP BY 1"
+    ).fetchall():
+        report.skipped[reason] = count
+    for language, count in con.sql(
+        "SELECT coalesce(language, 'unknown'), count(*) FROM docs "
+        "WHERE skip_reason IS NULL GROUP BY 1"
+    ).fetchall():
+        report.languages[language] = count
+    report.text_bytes = duck.scalar(con, "SELECT coalesce(sum(strlen(text)), 0) FROM docs")

@@ -1,0 +1,123 @@
+"""Stage 4: embed only chunks whose text has no vector yet for the current model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+from resources.embedders import Embedder
+
+from connector_assets import tables
+from connector_assets.progress import JobProgress
+from resources import duck
+from resources.lake import Lake, LakeVersion
+
+# A vector is reused for any chunk with the same text and model, whatever its id or path.
+REUSED = """
+    SELECT c.chunk_id, c.file_id, c.text_hash, e.model, e.dimension, e.vector, e.embedded_at
+    FROM chunks c
+    JOIN (SELECT DISTINCT ON (text_hash) * FROM prev WHERE model = $model) e
+      ON e.text_hash = c.text_hash
+"""
+# Ordered by text so identical texts are adjacent and embedded once.
+TO_EMBED = """
+    SELECT c.chunk_id, c.file_id, c.text_hash, c.text
+    FROM chunks c
+    WHERE NOT EXISTS (
+        SELECT 1 FROM prev e WHERE e.text_hash = c.text_hash AND e.model = $model
+    )
+    ORDER BY c.text_hash
+"""
+
+
+@dataclass
+class EmbeddingsReport:
+    """What stage 4 did."""
+
+    vectors: int = 0
+    embedded: int = 0
+    reused: int = 0
+    deleted: int = 0
+    model: str = ""
+    dimension: int = 0
+
+
+def build_embeddings(
+    *,
+    lake: Lake,
+    source_id: str,
+    embedder: Embedder,
+    batch_size: int,
+    progress: JobProgress,
+) -> tuple[LakeVersion, EmbeddingsReport]:
+    """Embed new chunk texts, carry the other vectors over, and drop vectors of gone chunks."""
+    chunks = lake.current("chunks", source_id)
+    if chunks is None:
+        raise RuntimeError(f"chunks of source {source_id} were never materialized")
+    previous = lake.current("embeddings", source_id)
+    con = duck.connect()
+    lake.register(con, "chunks", chunks)
+    if previous is not None:
+        lake.register(con, "prev", previous)
+    else:
+        con.register("prev", tables.EMBEDDINGS.empty_table())
+    report = EmbeddingsReport(model=embedder.model_name, dimension=embedder.dimension)
+    params = {"model": report.model}
+    total = duck.scalar(con, f"SELECT count(*) FROM ({TO_EMBED})", params)
+    with lake.new_version("embeddings", source_id, schema=tables.EMBEDDINGS) as writer:
+        for batch in duck.stream(con, REUSED, params, rows=8_192):
+            writer.write(batch)
+            report.reused += batch.num_rows
+        last: tuple[str, np.ndarray] | None = None
+        for batch in duck.stream(con, TO_EMBED, params, rows=batch_size):
+            table, last = _embed(batch, embedder, last)
+            writer.write(table)
+            report.embedded += batch.num_rows
+            progress.update(
+                done=report.embedded,
+                total=total,
+                stats={"chunksEmbedded": report.embedded, "chunksReused": report.reused},
+            )
+        writer.meta = {"model": report.model, "dimension": report.dimension}
+    assert writer.committed is not None
+    report.vectors = writer.committed.rows
+    if previous is not None:
+        lake.register(con, "new_vectors", writer.committed)
+        report.deleted = int(
+            duck.scalar(
+                con,
+                "SELECT count(*) FROM prev p WHERE NOT EXISTS "
+                "(SELECT 1 FROM new_vectors n WHERE n.chunk_id = p.chunk_id)",
+            )
+        )
+    return writer.committed, report
+
+
+def _embed(
+    batch: pa.RecordBatch, embedder: Embedder, last: tuple[str, np.ndarray] | None
+) -> tuple[pa.Table, tuple[str, np.ndarray] | None]:
+    """Vectors for a batch ordered by text hash; `last` carries the previous batch's tail."""
+    hashes = batch.column("text_hash").to_pylist()
+    texts = batch.column("text").to_pylist()
+    known = {last[0]: last[1]} if last else {}
+    unique = [i for i, h in enumerate(hashes) if h not in known and (i == 0 or hashes[i - 1] != h)]
+    if unique:
+        vectors = embedder.embed([texts[i] for i in unique])
+        known.update({hashes[i]: vectors[n] for n, i in enumerate(unique)})
+    matrix = np.stack([known[h] for h in hashes]).astype(np.float32, copy=False)
+    dimension = matrix.shape[1]
+    vector = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dimension)
+    table = pa.table(
+        {
+            "chunk_id": batch.column("chunk_id"),
+            "file_id": batch.column("file_id"),
+            "text_hash": batch.column("text_hash"),
+            "model": pa.array([embedder.model_name] * len(hashes), pa.string()),
+            "dimension": pa.array([dimension] * len(hashes), pa.int32()),
+            "vector": vector.cast(pa.list_(pa.float32())),
+            "embedded_at": pa.array([datetime.now(UTC)] * len(hashes), tables.TIMESTAMP),
+        }
+    )
+    return table, (hashes[-1], known[hashes[-1]])

@@ -1,0 +1,38 @@
+"""The one place Headwater's Dagster definitions are built (loaded by workspace.yaml)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from resources.embedders import EmbedderResource
+
+from connector_assets.assets import sync_assets
+from connector_assets.jobs import sync_source
+from connector_assets.resources import PipelineSettings
+from resources.lake import Lake
+from resources.metadata import MetadataStore
+from resources.settings import Settings
+from sensors.run_status import run_status_sensors
+from sensors.sync_requests import sync_requests
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Definitions wired to the given settings."""
+    return dg.Definitions(
+        assets=sync_assets,
+        jobs=[sync_source],
+        sensors=[sync_requests, *run_status_sensors],
+        resources={
+            "store": MetadataStore(database_url=settings.resolved_database_url),
+            "lake": Lake(url=settings.resolved_data_url),
+            "pipeline": PipelineSettings(
+                cache_dir=str(settings.cache_dir),
+                max_file_bytes=settings.max_file_bytes,
+                chunk_max_tokens=settings.chunk_max_tokens,
+                chunk_overlap_tokens=settings.chunk_overlap_tokens,
+            ),
+            "embedder": EmbedderResource.from_env(),
+        },
+    )
+
+
+defs = build_definitions(Settings())

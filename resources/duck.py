@@ -1,0 +1,39 @@
+"""DuckDB over lake versions: a bounded connection and streamed query results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+BATCH_ROWS = 1_024
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB whose memory and threads are capped, spilling to disk past that."""
+    return duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
+
+
+def stream(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Params = (),
+    *,
+    rows: int = BATCH_ROWS,
+) -> Iterator[pa.RecordBatch]:
+    """Run `sql` and yield its result in record batches of at most `rows` rows."""
+    yield from con.sql(sql, params=_bind(params)).to_arrow_reader(rows)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Params = ()) -> Any:
+    """The single value `sql` returns."""
+    row = con.sql(sql, params=_bind(params)).fetchone()
+    return None if row is None else row[0]
+
+
+def _bind(params: Params) -> list[Any] | dict[str, Any]:
+    return dict(params) if isinstance(params, Mapping) else list(params)

@@ -1,0 +1,55 @@
+"""Process-wide settings, read from the environment when first asked for (never at import)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Headwater's configuration; every field maps to a `HEADWATER_*` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".headwater"),
+        description="Holds the Dagster home, the SQLite metadata db and the lake by default.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the metadata store; SQLite in home if unset."
+    )
+    data_url: str | None = Field(
+        default=None, description="Root of the Parquet lake (a path or object-store URL)."
+    )
+    chunk_max_tokens: int = Field(default=512, ge=32, le=8192)
+    chunk_overlap_tokens: int = Field(default=64, ge=0, le=1024)
+    max_file_bytes: int = Field(default=5_000_000, ge=1, description="Larger files are skipped.")
+
+    @property
+    def resolved_home(self) -> Path:
+        """The home folder as an absolute path."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The metadata store URL, defaulting to a SQLite file in home."""
+        return self.database_url or f"sqlite:///{self.resolved_home / 'headwater.db'}"
+
+    @property
+    def resolved_data_url(self) -> str:
+        """The lake root, defaulting to `home/lake`."""
+        return self.data_url or str(self.resolved_home / "lake")
+
+    @property
+    def cache_dir(self) -> Path:
+        """Per-source working copies (git clones) live here; safe to delete."""
+        return self.resolved_home / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process."""
+    return Settings()

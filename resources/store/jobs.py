@@ -1,0 +1,128 @@
+"""Queries and changes of sync jobs: keyword-only functions over a session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from resources.store.models import JobStatus, Source, SourceStatus, SyncJob, SyncType, utcnow
+
+
+def create_job(session: Session, *, source: Source, type: SyncType, trigger: str) -> SyncJob:
+    """Queue a sync of `source`; the sync-request sensor turns it into a run."""
+    job = SyncJob(
+        source_id=source.id,
+        owner_id=source.owner_id,
+        tenant_id=source.tenant_id,
+        type=type,
+        trigger=trigger,
+        status=JobStatus.QUEUED,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: str, *, owner_id: str | None = None) -> SyncJob | None:
+    """The job with this id, or None; with `owner_id`, only if that user owns it."""
+    job = session.get(SyncJob, job_id)
+    if job is None or (owner_id is not None and job.owner_id != owner_id):
+        return None
+    return job
+
+
+def list_jobs(
+    session: Session,
+    *,
+    owner_id: str | None = None,
+    source_id: str | None = None,
+    status: JobStatus | None = None,
+    limit: int = 20,
+) -> tuple[Sequence[SyncJob], int]:
+    """Recent jobs (newest first) matching the filters, and how many match in all."""
+    query = select(SyncJob)
+    if owner_id is not None:
+        query = query.where(SyncJob.owner_id == owner_id)
+    if source_id is not None:
+        query = query.where(SyncJob.source_id == source_id)
+    if status is not None:
+        query = query.where(SyncJob.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(SyncJob.created_at.desc(), SyncJob.id).limit(limit)).all()
+    return rows, total
+
+
+def queued_jobs(session: Session, *, limit: int = 500) -> Sequence[SyncJob]:
+    """Jobs waiting for a run, oldest first."""
+    return session.scalars(
+        select(SyncJob)
+        .where(SyncJob.status == JobStatus.QUEUED)
+        .order_by(SyncJob.created_at, SyncJob.id)
+        .limit(limit)
+    ).all()
+
+
+def finished_durations(session: Session, *, source_id: str, limit: int = 5) -> list[float]:
+    """Wall seconds of the source's latest completed jobs, newest first."""
+    rows = session.execute(
+        select(SyncJob.started_at, SyncJob.completed_at)
+        .where(SyncJob.source_id == source_id, SyncJob.status == JobStatus.COMPLETED)
+        .order_by(SyncJob.completed_at.desc())
+        .limit(limit)
+    ).all()
+    return [(done - start).total_seconds() for start, done in rows if start and done]
+
+
+def report_progress(
+    session: Session,
+    job_id: str,
+    *,
+    stage: str,
+    progress: int,
+    stats: dict[str, Any],
+) -> None:
+    """Record how far a running job has come; stats merge into what is there."""
+    job = session.get(SyncJob, job_id)
+    if job is None or job.status.finished:
+        return
+    job.stage = stage
+    job.progress = max(job.progress, min(progress, 99))
+    job.stats = {**job.stats, **stats}
+
+
+def mark_running(session: Session, job_id: str, *, run_id: str, started_at: datetime) -> None:
+    """A run picked the job up: the job is running and its source syncing."""
+    job = session.get(SyncJob, job_id)
+    if job is None or job.status.finished:
+        return
+    job.status = JobStatus.RUNNING
+    job.run_id = run_id
+    job.started_at = job.started_at or started_at
+    job.source.status = SourceStatus.SYNCING
+
+
+def mark_finished(
+    session: Session,
+    job_id: str,
+    *,
+    status: JobStatus,
+    run_id: str | None = None,
+    error: str | None = None,
+    completed_at: datetime | None = None,
+) -> SyncJob | None:
+    """Close a job once; later calls for a finished job change nothing."""
+    job = session.get(SyncJob, job_id)
+    if job is None or job.status.finished:
+        return None
+    job.status = status
+    job.run_id = run_id or job.run_id
+    job.error = error
+    job.completed_at = completed_at or utcnow()
+    job.started_at = job.started_at or job.completed_at
+    if status is JobStatus.COMPLETED:
+        job.progress = 100
+    return job

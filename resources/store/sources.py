@@ -1,0 +1,81 @@
+"""Queries and changes of sources: keyword-only functions over a session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from resources.store.models import Source, SourceStatus
+
+
+def create_source(
+    session: Session,
+    *,
+    owner_id: str,
+    tenant_id: str | None,
+    type: str,
+    name: str,
+    config: dict[str, Any],
+) -> Source:
+    """Add a source in `pending` status and return it (flushed, so it has its id)."""
+    source = Source(owner_id=owner_id, tenant_id=tenant_id, type=type, name=name, config=config)
+    session.add(source)
+    session.flush()
+    return source
+
+
+def get_source(session: Session, source_id: str, *, owner_id: str | None = None) -> Source | None:
+    """The source with this id, or None; with `owner_id`, only if that user owns it."""
+    source = session.get(Source, source_id)
+    if source is None or (owner_id is not None and source.owner_id != owner_id):
+        return None
+    return source
+
+
+def list_sources(
+    session: Session, *, owner_id: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[Sequence[Source], int]:
+    """A page of sources (newest first) and the total count, optionally for one owner."""
+    query = select(Source)
+    if owner_id is not None:
+        query = query.where(Source.owner_id == owner_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Source.created_at.desc(), Source.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total
+
+
+def all_source_ids(session: Session) -> set[str]:
+    """Every source id: the partition keys Dagster should know."""
+    return set(session.scalars(select(Source.id)))
+
+
+def delete_source(session: Session, source: Source) -> None:
+    """Remove a source and, by cascade, its jobs."""
+    session.delete(source)
+    session.flush()
+
+
+def record_sync_outcome(
+    session: Session,
+    source_id: str,
+    *,
+    status: SourceStatus,
+    finished_at: datetime | None = None,
+    duration_s: float | None = None,
+    error: str | None = None,
+) -> None:
+    """Write a sync's effect on its source: status, last sync time and duration, last error."""
+    source = session.get(Source, source_id)
+    if source is None:
+        return
+    source.status = status
+    source.last_error = error
+    if finished_at is not None:
+        source.last_sync_at = finished_at
+        source.last_sync_duration_s = duration_s

@@ -1,0 +1,83 @@
+"""Mirror a Dagster run's status into its sync job row and its source."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
+
+from connector_assets.tags import JOB_TAG
+from resources.metadata import MetadataStore
+from resources.store import jobs, sources
+from resources.store.models import JobStatus, SourceStatus
+
+FINAL_STATUSES = {
+    DagsterRunStatus.SUCCESS: JobStatus.COMPLETED,
+    DagsterRunStatus.FAILURE: JobStatus.FAILED,
+    DagsterRunStatus.CANCELED: JobStatus.CANCELLED,
+}
+
+
+def apply_run_status(store: MetadataStore, instance: DagsterInstance, run: DagsterRun) -> None:
+    """Write the run's current status, timings and error to its job and source."""
+    job_id = run.tags.get(JOB_TAG)
+    if job_id is None:
+        return
+    record = instance.get_run_record_by_id(run.run_id)
+    started = _timestamp(record.start_time if record else None)
+    ended = _timestamp(record.end_time if record else None)
+    with store.session() as session:
+        job = jobs.get_job(session, job_id)
+        if job is None:
+            return
+        if run.status == DagsterRunStatus.STARTED:
+            jobs.mark_running(
+                session, job_id, run_id=run.run_id, started_at=started or datetime.now(UTC)
+            )
+            return
+        status = FINAL_STATUSES.get(run.status)
+        if status is None:
+            return
+        error = _failure_message(instance, run.run_id) if status is JobStatus.FAILED else None
+        closed = jobs.mark_finished(
+            session, job_id, status=status, run_id=run.run_id, error=error, completed_at=ended
+        )
+        if closed is None:
+            return
+        if status is JobStatus.COMPLETED:
+            duration = (
+                (closed.completed_at - closed.started_at).total_seconds()
+                if (closed.completed_at and closed.started_at)
+                else None
+            )
+            sources.record_sync_outcome(
+                session,
+                job.source_id,
+                status=SourceStatus.SYNCED,
+                finished_at=closed.completed_at,
+                duration_s=duration,
+            )
+        elif status is JobStatus.FAILED:
+            sources.record_sync_outcome(
+                session, job.source_id, status=SourceStatus.ERROR, error=error
+            )
+        else:
+            previous = SourceStatus.SYNCED if job.source.last_sync_at else SourceStatus.PENDING
+            sources.record_sync_outcome(session, job.source_id, status=previous)
+
+
+def _timestamp(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def _failure_message(instance: DagsterInstance, run_id: str) -> str:
+    """The first step failure's error (what the connector or stage said), else the run's."""
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+        event = record.dagster_event
+        data = event.step_failure_data if event else None
+        if data is not None and data.error is not None:
+            return f"{event.step_key if event else 'step'}: {data.error.message.strip()}"
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE):
+        if record.dagster_event and record.dagster_event.message:
+            return record.dagster_event.message
+    return "The run failed without an error message; see its Dagster logs."

@@ -1,0 +1,49 @@
+"""Turn queued sync jobs into runs, and keep the `sources` partitions equal to the sources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from connector_assets.jobs import sync_run_config, sync_run_tags, sync_source
+from connector_assets.partitions import sources_partitions
+from resources.metadata import MetadataStore
+from resources.store import jobs, sources
+from resources.store.models import SyncType
+
+
+@dg.sensor(
+    job=sync_source,
+    minimum_interval_seconds=3,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Queued sync jobs -> sync_source runs (run key = job id, so one run per job).",
+)
+def sync_requests(context: dg.SensorEvaluationContext, store: MetadataStore) -> dg.SensorResult:
+    """Request a run per queued job; add and remove partitions as sources come and go."""
+    existing = set(context.instance.get_dynamic_partitions(sources_partitions.name or "sources"))
+    with store.session() as session:
+        wanted = sources.all_source_ids(session)
+        queued = [
+            (job.id, job.source_id, job.type, job.trigger) for job in jobs.queued_jobs(session)
+        ]
+    partition_requests: list[
+        dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
+    ] = []
+    if added := sorted(wanted - existing):
+        partition_requests.append(sources_partitions.build_add_request(added))
+    if removed := sorted(existing - wanted):
+        partition_requests.append(sources_partitions.build_delete_request(removed))
+    run_requests = [
+        dg.RunRequest(
+            run_key=job_id,
+            partition_key=source_id,
+            run_config=sync_run_config(full=sync_type is SyncType.FULL),
+            tags=sync_run_tags(
+                source_id=source_id, job_id=job_id, sync_type=sync_type.value, trigger=trigger
+            ),
+        )
+        for job_id, source_id, sync_type, trigger in queued
+        if source_id in wanted
+    ]
+    return dg.SensorResult(
+        run_requests=run_requests, dynamic_partitions_requests=partition_requests
+    )
