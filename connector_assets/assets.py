@@ -148,7 +148,7 @@ def documents(
     progress.update(
         done=1,
         total=1,
-        stats={"filesProcessed": report.documents, "filesSkipped": skipped},
+        stats={"filesProcessed": report.normalized, "filesSkipped": report.skipped_now.total()},
         force=True,
     )
     return dg.MaterializeResult(

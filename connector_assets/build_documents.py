@@ -38,6 +38,7 @@ class DocumentsReport:
     normalized: int = 0
     carried: int = 0
     text_bytes: int = 0
+    skipped_now: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     languages: Counter[str] = field(default_factory=Counter)
 
@@ -90,6 +91,7 @@ def _documents(
         row["indexed_at"] = now
         if raw["content"] is None:
             reason, _, detail = (raw["skip_reason"] or "unreadable").partition(": ")
+            report.skipped_now[reason] += 1
             yield row | {"skip_reason": reason, "skip_detail": detail}
             continue
         result = normalize(raw["path"], raw["content"], max_bytes=max_file_bytes)
@@ -102,6 +104,7 @@ def _documents(
                 "text": result.text,
             }
         else:
+            report.skipped_now[result.reason] += 1
             yield row | {"skip_reason": result.reason, "skip_detail": result.detail}
 
 

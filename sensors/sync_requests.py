@@ -6,9 +6,13 @@ import dagster as dg
 
 from connector_assets.jobs import sync_run_config, sync_run_tags, sync_source
 from connector_assets.partitions import sources_partitions
+from connector_assets.tags import JOB_TAG
 from resources.metadata import MetadataStore
 from resources.store import jobs, sources
 from resources.store.models import SyncType
+from sensors.job_updates import apply_run_status
+
+PartitionsRequest = dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
 
 
 @dg.sensor(
@@ -19,15 +23,16 @@ from resources.store.models import SyncType
 )
 def sync_requests(context: dg.SensorEvaluationContext, store: MetadataStore) -> dg.SensorResult:
     """Request a run per queued job; add and remove partitions as sources come and go."""
-    existing = set(context.instance.get_dynamic_partitions(sources_partitions.name or "sources"))
+    instance = context.instance
+    existing = set(instance.get_dynamic_partitions(sources_partitions.name or "sources"))
     with store.session() as session:
         wanted = sources.all_source_ids(session)
         queued = [
             (job.id, job.source_id, job.type, job.trigger) for job in jobs.queued_jobs(session)
         ]
-    partition_requests: list[
-        dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
-    ] = []
+        running = [job.run_id for job in jobs.running_jobs(session) if job.run_id]
+    _catch_up(instance, store, queued_ids=[job_id for job_id, *_ in queued], run_ids=running)
+    partition_requests: list[PartitionsRequest] = []
     if added := sorted(wanted - existing):
         partition_requests.append(sources_partitions.build_add_request(added))
     if removed := sorted(existing - wanted):
@@ -44,6 +49,20 @@ def sync_requests(context: dg.SensorEvaluationContext, store: MetadataStore) -> 
         for job_id, source_id, sync_type, trigger in queued
         if source_id in wanted
     ]
-    return dg.SensorResult(
-        run_requests=run_requests, dynamic_partitions_requests=partition_requests
-    )
+    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=partition_requests)
+
+
+def _catch_up(
+    instance: dg.DagsterInstance, store: MetadataStore, *, queued_ids: list[str], run_ids: list[str]
+) -> None:
+    """Apply the status of runs whose events the run-status sensors never saw.
+
+    A run that dies before its first step, or finishes while the daemon is down, would
+    otherwise leave its job `queued` or `running` for ever.
+    """
+    runs = list(instance.get_runs(dg.RunsFilter(run_ids=run_ids))) if run_ids else []
+    if queued_ids:
+        runs += instance.get_runs(dg.RunsFilter(tags={JOB_TAG: queued_ids}))
+    for run in runs:
+        if run.is_finished or run.status == dg.DagsterRunStatus.STARTED:
+            apply_run_status(store, instance, run)

@@ -126,3 +126,13 @@ def mark_finished(
     if status is JobStatus.COMPLETED:
         job.progress = 100
     return job
+
+
+def running_jobs(session: Session, *, limit: int = 500) -> Sequence[SyncJob]:
+    """Jobs a run has picked up and not yet finished."""
+    return session.scalars(
+        select(SyncJob)
+        .where(SyncJob.status == JobStatus.RUNNING)
+        .order_by(SyncJob.created_at, SyncJob.id)
+        .limit(limit)
+    ).all()
