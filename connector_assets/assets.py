@@ -3,14 +3,11 @@
 Each asset is thin: partition key -> resources -> a stage builder -> metadata for the UI.
 """
 
-from __future__ import annotations
-
 import time
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
-from resources.embedders import EmbedderResource
 
 from connector_assets.build_chunks import build_chunks
 from connector_assets.build_documents import build_documents
@@ -24,6 +21,7 @@ from connector_assets.progress import JobProgress
 from connector_assets.resources import PipelineSettings
 from connector_assets.tags import JOB_TAG
 from resources import duck
+from resources.embedders import EmbedderResource
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.store import sources
@@ -98,6 +96,7 @@ def raw_files(
         progress=progress,
     )
     elapsed = time.perf_counter() - started
+    progress.finish(report.job_stats(listed=report.processed))
     context.log.info(f"{report.description}: {report.job_stats(listed=report.processed)}")
     return dg.MaterializeResult(
         metadata={
@@ -145,11 +144,8 @@ def documents(
     )
     elapsed = time.perf_counter() - started
     skipped = report.skipped.total()
-    progress.update(
-        done=1,
-        total=1,
-        stats={"filesProcessed": report.normalized, "filesSkipped": report.skipped_now.total()},
-        force=True,
+    progress.finish(
+        {"filesProcessed": report.normalized, "filesSkipped": report.skipped_now.total()}
     )
     return dg.MaterializeResult(
         metadata={
@@ -200,6 +196,7 @@ def chunks(
         progress=progress,
     )
     elapsed = time.perf_counter() - started
+    progress.finish({"chunksCreated": report.created})
     con = duck.connect()
     lake.register(con, "chunks", version)
     docs = lake.current("documents", context.partition_key)
@@ -253,15 +250,12 @@ def embeddings(
         progress=progress,
     )
     elapsed = time.perf_counter() - started
-    progress.update(
-        done=1,
-        total=1,
-        stats={
+    progress.finish(
+        {
             "chunksEmbedded": report.embedded,
             "chunksReused": report.reused,
             "chunksDeleted": report.deleted,
-        },
-        force=True,
+        }
     )
     con = duck.connect()
     lake.register(con, "vectors", version)

@@ -111,11 +111,11 @@ def _documents(
 def _summarize(con: Any, lake: Lake, version: LakeVersion, report: DocumentsReport) -> None:
     lake.register(con, "docs", version)
     report.documents = version.rows
-    for reason, count in con.sql(
+    for reason, count in con.execute(
         "SELECT skip_reason, count(*) FROM docs WHERE skip_reason IS NOT NULL GROUP BY 1"
     ).fetchall():
         report.skipped[reason] = count
-    for language, count in con.sql(
+    for language, count in con.execute(
         "SELECT coalesce(language, 'unknown'), count(*) FROM docs "
         "WHERE skip_reason IS NULL GROUP BY 1"
     ).fetchall():

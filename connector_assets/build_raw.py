@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from resources.connectors import Entry, Fetched, open_connector
 
 from connector_assets import tables
 from connector_assets.ids import content_hash, file_id
 from connector_assets.progress import JobProgress
 from resources import duck
+from resources.connectors import Entry, Fetched, open_connector
 from resources.lake import Lake, LakeVersion
 
 BATCH_BYTES = 32 * 1024 * 1024
@@ -112,7 +112,7 @@ def build_raw_files(
 def _known(lake: Lake, previous: LakeVersion) -> dict[str, Known]:
     con = duck.connect()
     lake.register(con, "prev", previous)
-    rows = con.sql("SELECT path, version, content_hash FROM prev").fetchall()
+    rows = con.execute("SELECT path, version, content_hash FROM prev").fetchall()
     return {path: Known(version, digest) for path, version, digest in rows}
 
 

@@ -48,7 +48,7 @@ def chunk_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
 
 def embedding_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
     """Checks over views `vectors` and `chunks`."""
-    missing, extra, duplicates = con.sql(
+    missing, extra, duplicates = con.execute(
         """
         SELECT
             (SELECT count(*) FROM chunks c
@@ -57,8 +57,8 @@ def embedding_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
               WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.chunk_id = v.chunk_id)),
             (SELECT count(*) - count(DISTINCT chunk_id) FROM vectors)
         """
-    ).fetchone() or (0, 0, 0)
-    dimensions = con.sql(
+    ).fetchall()[0]
+    dimensions = con.execute(
         "SELECT model, list(DISTINCT dimension), bool_and(len(vector) = dimension) "
         "FROM vectors GROUP BY model"
     ).fetchall()

@@ -52,3 +52,7 @@ class JobProgress:
             jobs.report_progress(
                 session, self.job_id, stage=self.stage, progress=int(percent), stats=stats
             )
+
+    def finish(self, stats: dict[str, Any]) -> None:
+        """Record the stage's final stats, whatever the throttle says."""
+        self.update(done=1, total=1, stats=stats, force=True)

@@ -31,8 +31,9 @@ def stream(
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Params = ()) -> Any:
     """The single value `sql` returns."""
-    row = con.sql(sql, params=_bind(params)).fetchone()
-    return None if row is None else row[0]
+    # fetchall, not fetchone: DuckDB 2 refuses new work while a result is half-read.
+    rows = con.execute(sql, _bind(params)).fetchall()
+    return rows[0][0] if rows else None
 
 
 def _bind(params: Params) -> list[Any] | dict[str, Any]:

@@ -26,11 +26,11 @@ def source_stats(lake: Lake, source_id: str) -> SourceStats:
         return SourceStats()
     con = duck.connect()
     lake.register(con, "docs", docs)
-    files, size = con.sql(
+    files, size = con.execute(
         "SELECT count(*), coalesce(sum(size), 0) FROM docs WHERE skip_reason IS NULL"
-    ).fetchone() or (0, 0)
+    ).fetchall()[0]
     languages = dict(
-        con.sql(
+        con.execute(
             "SELECT language, count(*) AS n FROM docs "
             "WHERE skip_reason IS NULL AND language IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1"
         ).fetchall()

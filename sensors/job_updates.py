@@ -76,7 +76,11 @@ def _failure_message(instance: DagsterInstance, run_id: str) -> str:
         event = record.dagster_event
         data = event.step_failure_data if event else None
         if data is not None and data.error is not None:
-            return f"{event.step_key if event else 'step'}: {data.error.message.strip()}"
+            error = data.error
+            # Dagster wraps what the code raised; the innermost cause is what the user needs.
+            while error.cause is not None:
+                error = error.cause
+            return f"{event.step_key if event else 'step'}: {error.message.strip()}"
     for record in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE):
         if record.dagster_event and record.dagster_event.message:
             return record.dagster_event.message

@@ -49,7 +49,9 @@ def sync_requests(context: dg.SensorEvaluationContext, store: MetadataStore) -> 
         for job_id, source_id, sync_type, trigger in queued
         if source_id in wanted
     ]
-    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=partition_requests)
+    return dg.SensorResult(
+        run_requests=run_requests, dynamic_partitions_requests=partition_requests
+    )
 
 
 def _catch_up(

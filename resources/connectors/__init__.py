@@ -1,0 +1,50 @@
+"""Connectors: list what changed in a source and stream its contents.
+
+One module per connector type on the small protocol in `base`; `registry` maps type
+names to them. Nothing here opens a file, process or connection at import time.
+"""
+
+from resources.connectors.base import (
+    BaseConnector,
+    Changes,
+    CheckResult,
+    CheckStep,
+    ConfigError,
+    Connector,
+    ConnectorError,
+    ConnectorSpec,
+    Entry,
+    Fetched,
+    SourceUnavailable,
+)
+from resources.connectors.git import GitConnector
+from resources.connectors.globs import DEFAULT_EXCLUDES, PathFilter
+from resources.connectors.local import LocalConnector
+from resources.connectors.registry import (
+    connector_class,
+    connector_types,
+    open_connector,
+    validate_config,
+)
+
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "BaseConnector",
+    "Changes",
+    "CheckResult",
+    "CheckStep",
+    "ConfigError",
+    "Connector",
+    "ConnectorError",
+    "ConnectorSpec",
+    "Entry",
+    "Fetched",
+    "GitConnector",
+    "LocalConnector",
+    "PathFilter",
+    "SourceUnavailable",
+    "connector_class",
+    "connector_types",
+    "open_connector",
+    "validate_config",
+]

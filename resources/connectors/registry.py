@@ -1,0 +1,139 @@
+"""Connector types by name: the catalog, config validation, and opening a connector."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from resources.connectors.base import BaseConnector, ConfigError, Connector, ConnectorSpec
+from resources.connectors.git import GitConnector
+from resources.connectors.local import LocalConnector
+
+CONNECTORS: Mapping[str, type[BaseConnector]] = MappingProxyType(
+    {cls.spec.type: cls for cls in (LocalConnector, GitConnector)}
+)
+
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def connector_types() -> list[ConnectorSpec]:
+    """The spec of every connector type, sorted by type (copies: safe to modify)."""
+    return [
+        dataclasses.replace(cls.spec, config_schema=copy.deepcopy(dict(cls.spec.config_schema)))
+        for _, cls in sorted(CONNECTORS.items())
+    ]
+
+
+def connector_class(type: str) -> type[BaseConnector]:
+    """The class registered for `type`.
+
+    Raises:
+        ConfigError: No connector has that type (field `type`).
+    """
+    cls = CONNECTORS.get(type)
+    if cls is None:
+        known = ", ".join(sorted(CONNECTORS))
+        raise ConfigError(
+            f"type: unknown connector type {type!r} (known: {known})",
+            field="type",
+            details={"known": sorted(CONNECTORS)},
+        )
+    return cls
+
+
+def validate_config(type: str, config: Any) -> dict[str, Any]:
+    """Check a source config against its type's JSON Schema and extra rules.
+
+    Args:
+        type: The connector type, e.g. `git`.
+        config: The config as received (parsed JSON).
+
+    Returns:
+        A deep copy of the config, unchanged otherwise (defaults are not filled in, so
+        a later change of a default applies to stored sources too).
+
+    Raises:
+        ConfigError: Unknown type or invalid config. The message starts with the field
+            path (`config.branch: 123 is not of type 'string'`); `details` has `field`
+            and `errors` (every problem found, as `{field, message}`).
+    """
+    cls = connector_class(type)
+    validator = Draft202012Validator(cls.spec.config_schema)
+    errors = list(validator.iter_errors(config))
+    if errors:
+        problems = sorted(_problem(error) for error in errors)
+        field, message = _problem(best_match(errors))
+        raise ConfigError(
+            f"{field}: {message}",
+            field=field,
+            details={"errors": [{"field": f, "message": m} for f, m in problems]},
+        )
+    cls.check_config(config)
+    return copy.deepcopy(dict(config))
+
+
+def open_connector(type: str, config: Mapping[str, Any], *, workdir: Path) -> Connector:
+    """Validate `config` and build the connector; nothing is opened yet.
+
+    Args:
+        type: The connector type, e.g. `local`.
+        config: The source config.
+        workdir: A per-source private cache folder (created by the connector if needed).
+
+    Raises:
+        ConfigError: Unknown type or invalid config.
+    """
+    cls = connector_class(type)
+    return cls(validate_config(type, config), workdir=workdir)
+
+
+def _problem(error: ValidationError) -> tuple[str, str]:
+    """`(field path, message)` for one schema error, naming the exact field."""
+    path = list(error.absolute_path)
+    message = error.message
+    if error.validator == "required":
+        missing = _quoted_name(message, error.validator_value)
+        if missing is not None:
+            return _field([*path, missing]), "is required"
+    elif error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = error.schema.get("properties", {})
+        extra = sorted(str(key) for key in error.instance if key not in allowed)
+        if extra:
+            return _field([*path, extra[0]]), (
+                f"unknown field (allowed: {', '.join(sorted(allowed))})"
+            )
+    elif error.validator == "pattern" and isinstance(error.schema, Mapping):
+        # The schema's own wording beats echoing a regular expression back at the user.
+        custom = error.schema.get("errorMessage")
+        if isinstance(custom, str):
+            message = f"{error.instance!r} {custom}"
+    return _field(path), message
+
+
+def _quoted_name(message: str, names: Iterable[Any]) -> str | None:
+    """Which of `names` the `required` message is about (jsonschema quotes it first)."""
+    for name in names:
+        if message.startswith(repr(name)):
+            return str(name)
+    return None
+
+
+def _field(path: Sequence[str | int]) -> str:
+    """`config.includePaths[1]` for the path `["includePaths", 1]`."""
+    text = "config"
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif IDENTIFIER_RE.match(part):
+            text += f".{part}"
+        else:
+            text += f"[{part!r}]"
+    return text

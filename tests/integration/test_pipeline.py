@@ -1,0 +1,190 @@
+"""Real Dagster runs of `sync_source` over a local folder: full, incremental, full again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.runner import run_in_process
+from resources import duck
+from resources.dagster_home import dagster_instance
+from resources.lake import Lake
+from resources.metadata import MetadataStore
+from resources.settings import Settings, get_settings
+from resources.store import jobs, sources
+from resources.store.models import JobStatus, SourceStatus, SyncType
+
+pytestmark = pytest.mark.slow
+
+PY_FILE = '''"""Geometry helpers."""
+
+
+def area(width: float, height: float) -> float:
+    """The area of a rectangle."""
+    return width * height
+
+
+class Circle:
+    """A circle."""
+
+    def __init__(self, radius: float) -> None:
+        self.radius = radius
+
+    def area(self) -> float:
+        return 3.14159 * self.radius**2
+'''
+
+MD_FILE = """# Guide
+
+Intro paragraph about the project.
+
+## Install
+
+Run the installer and follow the prompts.
+
+## Usage
+
+Call the tool with a path.
+"""
+
+TS_FILE = """export interface User { id: string; name: string }
+
+export function greet(user: User): string {
+  return `Hello ${user.name}`;
+}
+
+export class Registry {
+  private users: User[] = [];
+  add(user: User): void { this.users.push(user); }
+}
+"""
+
+
+def _tree(root: Path) -> None:
+    (root / "src").mkdir(parents=True)
+    (root / "docs").mkdir()
+    (root / "node_modules/pkg").mkdir(parents=True)
+    (root / "src/geometry.py").write_text(PY_FILE)
+    (root / "src/app.ts").write_text(TS_FILE)
+    (root / "docs/guide.md").write_text(MD_FILE)
+    (root / "docs/notes.txt").write_text("Plain notes.\n\nSecond paragraph of notes.\n")
+    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (root / "node_modules/pkg/index.js").write_text("module.exports = 1;\n")
+
+
+def _sync(settings: Settings, store: MetadataStore, source_id: str, sync: SyncType) -> Any:
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        assert source is not None
+        job_id = jobs.create_job(session, source=source, type=sync, trigger="test").id
+    run_in_process(
+        settings=settings, instance=dagster_instance(settings), store=store, job_id=job_id
+    )
+    with store.session() as session:
+        job = jobs.get_job(session, job_id)
+        assert job is not None
+        session.expunge(job)
+        return job
+
+
+def _table(lake: Lake, asset: str, source_id: str, sql: str) -> list[tuple[Any, ...]]:
+    version = lake.current(asset, source_id)
+    assert version is not None
+    con = duck.connect()
+    lake.register(con, "t", version)
+    return con.sql(sql).fetchall()
+
+
+def test_full_then_incremental_then_full_sync(headwater_home: Path, tmp_path: Path) -> None:
+    settings = get_settings()
+    store = MetadataStore(database_url=settings.resolved_database_url)
+    lake = Lake(url=settings.resolved_data_url)
+    folder = tmp_path / "folder"
+    _tree(folder)
+    with store.session() as session:
+        source_id = sources.create_source(
+            session,
+            owner_id="alice",
+            tenant_id=None,
+            type="local",
+            name="folder",
+            config={"path": str(folder), "excludePaths": ["node_modules/**"]},
+        ).id
+
+    first = _sync(settings, store, source_id, SyncType.FULL)
+    assert first.status is JobStatus.COMPLETED, first.error
+    assert first.progress == 100
+    assert first.stats["filesTotal"] == 5 and first.stats["filesAdded"] == 5
+    assert first.stats["filesSkipped"] == 1  # the PNG
+    docs = dict(_table(lake, "documents", source_id, "SELECT path, language FROM t"))
+    assert docs["src/geometry.py"] == "python" and docs["src/app.ts"] == "typescript"
+    assert docs["docs/guide.md"] == "markdown"
+    assert "node_modules/pkg/index.js" not in docs
+    symbols = {
+        s
+        for (s,) in _table(lake, "chunks", source_id, "SELECT symbol FROM t WHERE path LIKE '%.py'")
+    }
+    assert any("Circle" in (s or "") for s in symbols)  # code chunks name their definitions
+    chunk_count = first.stats["chunksCreated"]
+    assert first.stats["chunksEmbedded"] == chunk_count > 0
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        assert source is not None and source.status is SourceStatus.SYNCED
+        assert source.last_sync_at is not None
+
+    chunks_before = dict(_table(lake, "chunks", source_id, "SELECT chunk_id, path FROM t"))
+    (folder / "docs/guide.md").write_text(MD_FILE + "\n## FAQ\n\nAnswers to common questions.\n")
+    (folder / "docs/notes.txt").unlink()
+    (folder / "src/extra.py").write_text("def extra() -> int:\n    return 42\n")
+    second = _sync(settings, store, source_id, SyncType.INCREMENTAL)
+    assert second.status is JobStatus.COMPLETED, second.error
+    stats = second.stats
+    assert (stats["filesAdded"], stats["filesChanged"], stats["filesDeleted"]) == (1, 1, 1)
+    assert stats["filesTotal"] == 2  # only the changed and added files were listed as upserts
+    chunks_after = dict(_table(lake, "chunks", source_id, "SELECT chunk_id, path FROM t"))
+    new_ids = chunks_after.keys() - chunks_before.keys()
+    assert {chunks_after[i] for i in new_ids} <= {"docs/guide.md", "src/extra.py"}
+    assert stats["chunksEmbedded"] <= len(new_ids)
+    assert "docs/notes.txt" not in chunks_after.values()
+    unchanged = {i for i, p in chunks_before.items() if p == "src/geometry.py"}
+    assert unchanged <= chunks_after.keys()  # untouched files keep their chunk ids
+    vectors = _table(lake, "embeddings", source_id, "SELECT chunk_id FROM t")
+    assert {v for (v,) in vectors} == set(chunks_after)
+
+    third = _sync(settings, store, source_id, SyncType.FULL)
+    assert third.status is JobStatus.COMPLETED, third.error
+    assert third.stats["chunksEmbedded"] == 0
+    assert third.stats["chunksReused"] == len(chunks_after)
+
+
+def test_a_missing_folder_fails_the_job_and_keeps_the_data(
+    headwater_home: Path, tmp_path: Path
+) -> None:
+    settings = get_settings()
+    store = MetadataStore(database_url=settings.resolved_database_url)
+    lake = Lake(url=settings.resolved_data_url)
+    folder = tmp_path / "folder"
+    _tree(folder)
+    with store.session() as session:
+        source_id = sources.create_source(
+            session,
+            owner_id="alice",
+            tenant_id=None,
+            type="local",
+            name="f",
+            config={"path": str(folder)},
+        ).id
+    assert _sync(settings, store, source_id, SyncType.FULL).status is JobStatus.COMPLETED
+    before = lake.current("chunks", source_id)
+    shutil.rmtree(folder)
+    failed = _sync(settings, store, source_id, SyncType.INCREMENTAL)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error and str(folder) in failed.error
+    assert lake.current("chunks", source_id) == before
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        assert source is not None and source.status is SourceStatus.ERROR
+        assert source.last_error == failed.error
