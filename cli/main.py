@@ -7,13 +7,13 @@ import time
 from typing import Any
 
 import click
-from resources.connectors import ConnectorError, validate_config
 
 from api.views import job_view, source_view
 from cli.context import CliContext
 from cli.output import echo_lines, emit_json, job_lines, source_lines
 from cli.runner import daemon_running, run_in_process
 from cli.up import up
+from resources.connectors import ConnectorError, validate_config
 from resources.dagster_home import dagster_instance
 from resources.store import jobs, sources
 from resources.store.models import JobStatus, SyncType
@@ -157,7 +157,7 @@ def sync(obj: CliContext, source_id: str, full: bool, wait: bool, as_json: bool)
         source = sources.get_source(session, source_id)
         if source is None:
             raise click.ClickException(f"Source with ID {source_id} not found")
-        job = jobs.create_job(
+        job = jobs.enqueue_sync(
             session,
             source=source,
             type=SyncType.FULL if full else SyncType.INCREMENTAL,

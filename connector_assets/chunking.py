@@ -660,6 +660,8 @@ class _Chunker:
                     # A wide character right after the overlap: drop the overlap instead.
                     pos = floor
                     continue
+            if cut - pos + len(lead) > self.budget:
+                lead = b""  # a lone wide character: no room for context beside it
             self._emit(pos, cut, kind=KIND_WINDOW, symbol=unit.symbol, context=lead)
             lead = context.rest
             previous_end = cut

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=512, ge=32, le=8192)
     chunk_overlap_tokens: int = Field(default=64, ge=0, le=1024)
     max_file_bytes: int = Field(default=5_000_000, ge=1, description="Larger files are skipped.")
+
+    @model_validator(mode="after")
+    def _overlap_below_budget(self) -> Settings:
+        if self.chunk_overlap_tokens >= self.chunk_max_tokens:
+            raise ValueError(
+                "HEADWATER_CHUNK_OVERLAP_TOKENS must be smaller than HEADWATER_CHUNK_MAX_TOKENS"
+            )
+        return self
 
     @property
     def resolved_home(self) -> Path:

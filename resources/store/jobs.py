@@ -27,6 +27,25 @@ def create_job(session: Session, *, source: Source, type: SyncType, trigger: str
     return job
 
 
+def enqueue_sync(session: Session, *, source: Source, type: SyncType, trigger: str) -> SyncJob:
+    """Queue a sync, joining a job of the source still waiting in the queue.
+
+    A queued incremental job asked to be full becomes full; a queued full job stays full.
+    """
+    waiting = session.scalars(
+        select(SyncJob)
+        .where(SyncJob.source_id == source.id, SyncJob.status == JobStatus.QUEUED)
+        .order_by(SyncJob.created_at)
+        .limit(1)
+        .with_for_update()
+    ).first()
+    if waiting is None:
+        return create_job(session, source=source, type=type, trigger=trigger)
+    if type is SyncType.FULL:
+        waiting.type = SyncType.FULL
+    return waiting
+
+
 def get_job(session: Session, job_id: str, *, owner_id: str | None = None) -> SyncJob | None:
     """The job with this id, or None; with `owner_id`, only if that user owns it."""
     job = session.get(SyncJob, job_id)

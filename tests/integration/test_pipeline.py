@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dagster import AssetKey
 
 from cli.runner import run_in_process
+from connector_assets.chunking import ChunkSettings
+from connector_assets.definitions import build_definitions
 from resources import duck
 from resources.dagster_home import dagster_instance
 from resources.lake import Lake
@@ -188,3 +191,69 @@ def test_a_missing_folder_fails_the_job_and_keeps_the_data(
         source = sources.get_source(session, source_id)
         assert source is not None and source.status is SourceStatus.ERROR
         assert source.last_error == failed.error
+
+
+def _materialize(settings: Settings, source_id: str, assets: list[str]) -> None:
+    """Materialize some assets of one partition, as a backfill from the UI would."""
+    job = build_definitions(settings).resolve_job_def("sync_source")
+    result = job.execute_in_process(
+        instance=dagster_instance(settings),
+        partition_key=source_id,
+        asset_selection=[AssetKey(name) for name in assets],
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(check.passed for check in checks)
+
+
+def test_stage_settings_changes_recompute_only_downstream_stages(
+    headwater_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = get_settings()
+    store = MetadataStore(database_url=settings.resolved_database_url)
+    lake = Lake(url=settings.resolved_data_url)
+    folder = tmp_path / "folder"
+    _tree(folder)
+    with store.session() as session:
+        source_id = sources.create_source(
+            session,
+            owner_id="alice",
+            tenant_id=None,
+            type="local",
+            name="f",
+            config={"path": str(folder)},
+        ).id
+    assert _sync(settings, store, source_id, SyncType.FULL).status is JobStatus.COMPLETED
+
+    def versions() -> dict[str, str]:
+        current = {a: lake.current(a, source_id) for a in ("raw_files", "documents", "chunks")}
+        return {a: v.name for a, v in current.items() if v}
+
+    before = versions()
+    monkeypatch.setenv("HEADWATER_EMBEDDING_DIMENSIONS", "128")
+    _materialize(settings, source_id, ["embeddings"])
+    assert versions() == before  # nothing refetched, renormalized or rechunked
+    models = _table(lake, "embeddings", source_id, "SELECT DISTINCT model, dimension FROM t")
+    assert models == [("wordllama/l2_supercat-128", 128)]
+    chunk_count = lake.current("chunks", source_id)
+    vector_count = lake.current("embeddings", source_id)
+    assert chunk_count and vector_count and chunk_count.rows == vector_count.rows
+
+    monkeypatch.setenv("HEADWATER_CHUNK_MAX_TOKENS", "40")
+    monkeypatch.setenv("HEADWATER_CHUNK_OVERLAP_TOKENS", "8")
+    small = Settings()
+    _materialize(small, source_id, ["chunks", "embeddings"])
+    after = versions()
+    assert after["raw_files"] == before["raw_files"] and after["documents"] == before["documents"]
+    rechunked = lake.current("chunks", source_id)
+    assert rechunked is not None and rechunked.rows > chunk_count.rows
+    assert rechunked.meta["chunker"] == small_chunker_fingerprint(small)
+    tokens = _table(lake, "chunks", source_id, "SELECT max(token_count) FROM t")
+    assert tokens[0][0] <= 80  # a single unsplittable line may exceed the budget a little
+
+
+def small_chunker_fingerprint(settings: Settings) -> str:
+    """The chunker fingerprint recorded for these settings."""
+    return ChunkSettings(
+        max_tokens=settings.chunk_max_tokens, overlap_tokens=settings.chunk_overlap_tokens
+    ).fingerprint()

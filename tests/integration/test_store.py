@@ -136,3 +136,16 @@ def test_a_failed_transaction_changes_nothing(store: MetadataStore) -> None:
         raise RuntimeError("boom")
     with store.session() as session:
         assert sources.list_sources(session)[1] == 0
+
+
+def test_enqueue_joins_a_waiting_job_and_upgrades_it_to_full(store: MetadataStore) -> None:
+    source_id = _source(store)
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        assert source is not None
+        first = jobs.enqueue_sync(session, source=source, type=SyncType.INCREMENTAL, trigger="a")
+        again = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="b")
+        assert again.id == first.id and again.type is SyncType.FULL
+        jobs.mark_running(session, first.id, run_id="r", started_at=datetime.now(UTC))
+        after = jobs.enqueue_sync(session, source=source, type=SyncType.INCREMENTAL, trigger="c")
+        assert after.id != first.id and after.type is SyncType.INCREMENTAL

@@ -1,0 +1,123 @@
+"""The `headwater` command, run as a process over a real git repository, without a daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        env={**os.environ, **GIT_ENV},
+    )
+
+
+def _headwater(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HEADWATER_HOME": str(home)}
+    env.pop("DAGSTER_HOME", None)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "headwater"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode == 0) == ok, result.stderr[-3000:]
+    return result
+
+
+def _json(home: Path, *args: str, ok: bool = True) -> Any:
+    return json.loads(_headwater(home, *args, "--json", ok=ok).stdout)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "app.py").write_text("def main() -> None:\n    print('hello')\n")
+    (repo / "README.md").write_text("# Demo\n\nA demo repository.\n")
+    (repo / "notes.txt").write_text("Some notes.\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "first")
+    return repo
+
+
+def test_add_sync_resync_show_and_delete_a_git_source(tmp_path: Path, repo: Path) -> None:
+    home = tmp_path / "home"
+    created = _json(home, "sources", "add", "git", "--config", json.dumps({"url": str(repo)}))
+    source_id = created["source"]["id"]
+    assert created["source"]["status"] == "pending" and created["syncJob"]["status"] == "queued"
+
+    first = _json(home, "sync", source_id)
+    assert first["id"] == created["syncJob"]["id"]  # the queued first sync was joined, not doubled
+    assert first["status"] == "completed" and first["type"] == "full" and first["progress"] == 100
+    assert first["stats"]["filesAdded"] == 3
+
+    (repo / "app.py").write_text("def main() -> None:\n    print('hello, world')\n")
+    (repo / "docs").mkdir()
+    _git(repo, "mv", "README.md", "docs/README.md")
+    _git(repo, "rm", "-q", "notes.txt")
+    (repo / "extra.py").write_text("VALUE = 1\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "second")
+    second = _json(home, "sync", source_id)
+    stats = second["stats"]
+    assert second["type"] == "incremental" and second["status"] == "completed"
+    assert (stats["filesAdded"], stats["filesChanged"], stats["filesDeleted"]) == (2, 1, 2)
+    assert stats["chunksReused"] >= 1  # the moved README's text keeps its vector
+
+    shown = _json(home, "jobs", "show", second["id"])
+    assert shown == second
+    source = _json(home, "sources", "show", source_id)
+    assert source["status"] == "synced" and source["stats"]["filesIndexed"] == 3
+    assert source["stats"]["languages"] == {"python": 2, "markdown": 1}
+    listed = _json(home, "sources", "list")
+    assert listed["total"] == 1 and listed["sources"][0]["id"] == source_id
+
+    deleted = _json(home, "sources", "delete", source_id)
+    assert deleted == {
+        "message": "Source deleted",
+        "filesRemoved": 3,
+        "chunksRemoved": source["stats"]["chunksCreated"],
+    }
+    assert _json(home, "sources", "list")["total"] == 0
+    assert not (home / "lake" / "chunks" / source_id).exists()
+
+
+def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, repo: Path) -> None:
+    home = tmp_path / "home"
+    refused = _headwater(home, "sources", "add", "git", "--config", '{"url": 5}', ok=False)
+    assert "config.url" in refused.stderr
+    assert _json(home, "sources", "list")["total"] == 0
+
+    created = _json(
+        home,
+        "sources",
+        "add",
+        "git",
+        "--config",
+        json.dumps({"url": str(repo), "branch": "no-such-branch"}),
+    )
+    failed = _json(home, "sync", created["source"]["id"], ok=False)
+    assert failed["status"] == "failed" and "no-such-branch" in failed["error"]
+    shown = _json(home, "sources", "show", created["source"]["id"])
+    assert shown["status"] == "error" and shown["lastError"] == failed["error"]

@@ -1,0 +1,89 @@
+"""`headwater up` on a fresh home: API, Dagster UI and daemon, with the demo source synced."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_S = 240
+ASSETS_QUERY = """
+{
+  assetNodes { assetKey { path } }
+  assetOrError(assetKey: {path: ["chunks"]}) {
+    ... on Asset {
+      assetMaterializations(limit: 1) {
+        partition
+        metadataEntries { label ... on IntMetadataEntry { intValue } }
+      }
+    }
+  }
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _graphql(port: int) -> dict[str, Any]:
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql", json={"query": ASSETS_QUERY}, timeout=10
+    )
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def test_up_serves_the_ui_with_the_demo_source_synced(tmp_path: Path) -> None:
+    api_port, ui_port = _free_port(), _free_port()
+    env = {**os.environ, "HEADWATER_HOME": str(tmp_path / "home")}
+    env.pop("DAGSTER_HOME", None)
+    cli = Path(sys.executable).parent / "headwater"
+    process = subprocess.Popen(
+        [str(cli), "up", "--api-port", str(api_port), "--dagster-port", str(ui_port)],
+        env=env,
+        stdout=(tmp_path / "up.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        materialization: dict[str, Any] | None = None
+        while materialization is None and time.monotonic() < deadline:
+            time.sleep(2)
+            try:
+                data = _graphql(ui_port)
+            except httpx.HTTPError:
+                continue
+            found = data["assetOrError"].get("assetMaterializations") or []
+            materialization = found[0] if found else None
+        assert materialization is not None, (tmp_path / "up.log").read_text()[-3000:]
+        assets = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
+        assert {"raw_files", "documents", "chunks", "embeddings"} <= assets
+        metadata = {e["label"]: e.get("intValue") for e in materialization["metadataEntries"]}
+        assert metadata["chunks"] > 0 and "tokens" in metadata
+        listing = subprocess.run(
+            [str(cli), "sources", "list", "--json"], env=env, capture_output=True, check=True
+        )
+        assert b'"headwater (demo)"' in listing.stdout
+        health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=10)
+        assert health.status_code == 200 and health.json()["database"] == "connected"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
