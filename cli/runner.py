@@ -45,7 +45,11 @@ def run_in_process(
     definition.execute_in_process(
         instance=instance,
         partition_key=source_id,
-        run_config=sync_run_config(full=sync_type is SyncType.FULL),
+        run_config={
+            **sync_run_config(full=sync_type is SyncType.FULL),
+            # The CLI shows its own progress; Dagster's step-by-step log stays in the run.
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        },
         tags=sync_run_tags(
             source_id=source_id, job_id=job_id, sync_type=sync_type.value, trigger=trigger
         ),

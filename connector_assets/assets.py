@@ -3,6 +3,7 @@
 Each asset is thin: partition key -> resources -> a stage builder -> metadata for the UI.
 """
 
+import resource
 import time
 from typing import Any
 
@@ -59,6 +60,11 @@ def _check_results(asset: str, outcomes: list[CheckOutcome]) -> list[dg.AssetChe
     ]
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this run's process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _check_specs(asset: str, names: dict[str, str]) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=asset, description=d) for name, d in names.items()]
 
@@ -113,6 +119,7 @@ def raw_files(
             "duration_s": round(elapsed, 3),
             "mb_per_s": round(report.bytes_fetched / 1e6 / elapsed, 2) if elapsed else 0.0,
             "lake_version": version.name,
+            "peak_rss_mb": _peak_rss_mb(),
         }
     )
 
@@ -158,6 +165,7 @@ def documents(
             "text_bytes": report.text_bytes,
             "duration_s": round(elapsed, 3),
             "lake_version": version.name,
+            "peak_rss_mb": _peak_rss_mb(),
         }
     )
 
@@ -214,6 +222,7 @@ def chunks(
             "chunker": settings.fingerprint(),
             "duration_s": round(elapsed, 3),
             "lake_version": version.name,
+            "peak_rss_mb": _peak_rss_mb(),
         },
         check_results=_check_results("chunks", chunk_checks(con)),
     )
@@ -272,6 +281,7 @@ def embeddings(
         "duration_s": round(elapsed, 3),
         "chunks_per_s": round(report.embedded / elapsed, 1) if elapsed else 0.0,
         "lake_version": version.name,
+        "peak_rss_mb": _peak_rss_mb(),
     }
     return dg.MaterializeResult(
         metadata=metadata,

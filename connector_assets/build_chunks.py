@@ -12,6 +12,7 @@ import pyarrow as pa
 from connector_assets import tables
 from connector_assets.chunking import ChunkSettings, chunk_text
 from connector_assets.ids import chunk_id, text_hash
+from connector_assets.increments import plan_buckets
 from connector_assets.progress import JobProgress
 from resources import duck
 from resources.lake import Lake, LakeVersion
@@ -58,15 +59,18 @@ def build_chunks(
     previous = lake.current("chunks", source_id)
     fingerprint = settings.fingerprint()
     reuse = not full and previous is not None and previous.meta.get("chunker") == fingerprint
+    plan = plan_buckets(upstream=docs, previous=previous, reuse=reuse)
     con = duck.connect()
-    lake.register(con, "docs", docs)
+    lake.register(con, "docs", docs, buckets=plan.dirty)
     if reuse and previous is not None:
-        lake.register(con, "prev", previous)
+        lake.register(con, "prev", previous, buckets=plan.dirty)
     else:
         con.register("prev", tables.CHUNKS.empty_table())
     report = ChunksReport()
     total = duck.scalar(con, f"SELECT count(*) FROM ({TO_CHUNK})")
     with lake.new_version("chunks", source_id, schema=tables.CHUNKS) as writer:
+        if reuse and previous is not None:
+            writer.inherit(previous, plan.clean)
         for batch in duck.stream(con, CARRIED, rows=8_192):
             writer.write(batch)
             report.carried += batch.num_rows
@@ -80,12 +84,12 @@ def build_chunks(
                 total=total,
                 stats={"chunksCreated": report.created},
             )
-        writer.meta = {"chunker": fingerprint}
+        writer.meta = {"chunker": fingerprint, "input": plan.input}
     assert writer.committed is not None
     report.chunks = writer.committed.rows
-    lake.register(con, "new_chunks", writer.committed)
-    report.deleted = _deleted(con, lake, previous)
-    report.tokens = duck.scalar(con, "SELECT coalesce(sum(token_count), 0) FROM new_chunks")
+    report.deleted = _deleted(con, lake, previous, writer.committed, buckets=plan.dirty)
+    lake.register(con, "all_chunks", writer.committed)
+    report.tokens = duck.scalar(con, "SELECT coalesce(sum(token_count), 0) FROM all_chunks")
     return writer.committed, report
 
 
@@ -121,11 +125,19 @@ def _chunks(
             seen[digest] += 1
 
 
-def _deleted(con: Any, lake: Lake, previous: LakeVersion | None) -> int:
-    """Chunks of the last version whose id is gone from `new_chunks`."""
+def _deleted(
+    con: Any,
+    lake: Lake,
+    previous: LakeVersion | None,
+    new: LakeVersion,
+    *,
+    buckets: frozenset[str],
+) -> int:
+    """Chunks of the last version whose id is gone (only rebuilt buckets can lose any)."""
     if previous is None:
         return 0
-    lake.register(con, "old_chunks", previous)
+    lake.register(con, "old_chunks", previous, buckets=buckets)
+    lake.register(con, "new_chunks", new, buckets=buckets)
     return int(
         duck.scalar(
             con,

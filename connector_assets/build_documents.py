@@ -11,21 +11,25 @@ from typing import Any
 import pyarrow as pa
 
 from connector_assets import tables
+from connector_assets.increments import plan_buckets
 from connector_assets.normalize import NORMALIZER_VERSION, Normalized, normalize
 from connector_assets.progress import JobProgress
 from resources import duck
 from resources.lake import Lake, LakeVersion
 
-# Documents whose file kept its path and bytes are carried over from the last version.
+# Documents whose file kept its path and bytes are carried over from the last version; a
+# file that could not be fetched (no hash) keeps its skipped document until its bytes arrive.
 CARRIED = """
     SELECT d.* REPLACE (r.file_id AS file_id, r.size AS size, r.modified_at AS modified_at)
-    FROM raw r JOIN prev d ON d.path = r.path AND d.content_hash = r.content_hash
+    FROM raw r
+    JOIN prev d ON d.path = r.path AND d.content_hash IS NOT DISTINCT FROM r.content_hash
 """
 TO_NORMALIZE = """
     SELECT r.file_id, r.path, r.content_hash, r.size, r.modified_at, r.content, r.skip_reason
     FROM raw r
     WHERE NOT EXISTS (
-        SELECT 1 FROM prev d WHERE d.path = r.path AND d.content_hash = r.content_hash
+        SELECT 1 FROM prev d
+        WHERE d.path = r.path AND d.content_hash IS NOT DISTINCT FROM r.content_hash
     )
 """
 
@@ -58,22 +62,25 @@ def build_documents(
     previous = lake.current("documents", source_id)
     settings = {"normalizer": NORMALIZER_VERSION, "maxFileBytes": max_file_bytes}
     reuse = not full and previous is not None and previous.meta.get("settings") == settings
+    plan = plan_buckets(upstream=raw, previous=previous, reuse=reuse)
     con = duck.connect()
-    lake.register(con, "raw", raw)
+    lake.register(con, "raw", raw, buckets=plan.dirty)
     if reuse and previous is not None:
-        lake.register(con, "prev", previous)
+        lake.register(con, "prev", previous, buckets=plan.dirty)
     else:
         con.register("prev", tables.DOCUMENTS.empty_table())
     report = DocumentsReport()
     total = duck.scalar(con, f"SELECT count(*) FROM ({TO_NORMALIZE})")
     with lake.new_version("documents", source_id, schema=tables.DOCUMENTS) as writer:
+        if previous is not None:
+            writer.inherit(previous, plan.clean)
         for batch in duck.stream(con, CARRIED, rows=4_096):
             writer.write(batch)
             report.carried += batch.num_rows
         for batch in duck.stream(con, TO_NORMALIZE, rows=256):
             writer.write_rows(list(_documents(batch, max_file_bytes, report)))
             progress.update(done=report.normalized, total=total, stats={})
-        writer.meta = {"settings": settings}
+        writer.meta = {"settings": settings, "input": plan.input}
     assert writer.committed is not None
     _summarize(con, lake, writer.committed, report)
     return writer.committed, report

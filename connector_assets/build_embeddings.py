@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-from resources.embedders import Embedder
 
 from connector_assets import tables
+from connector_assets.increments import plan_buckets
 from connector_assets.progress import JobProgress
 from resources import duck
+from resources.embedders import Embedder
 from resources.lake import Lake, LakeVersion
 
 # A vector is reused for any chunk with the same text and model, whatever its id or path.
@@ -57,16 +58,20 @@ def build_embeddings(
     if chunks is None:
         raise RuntimeError(f"chunks of source {source_id} were never materialized")
     previous = lake.current("embeddings", source_id)
+    report = EmbeddingsReport(model=embedder.model_name, dimension=embedder.dimension)
+    same_model = previous is not None and previous.meta.get("model") == report.model
+    plan = plan_buckets(upstream=chunks, previous=previous, reuse=same_model)
     con = duck.connect()
-    lake.register(con, "chunks", chunks)
-    if previous is not None:
-        lake.register(con, "prev", previous)
+    lake.register(con, "chunks", chunks, buckets=plan.dirty)
+    if same_model and previous is not None:
+        lake.register(con, "prev", previous, buckets=plan.dirty)
     else:
         con.register("prev", tables.EMBEDDINGS.empty_table())
-    report = EmbeddingsReport(model=embedder.model_name, dimension=embedder.dimension)
     params = {"model": report.model}
     total = duck.scalar(con, f"SELECT count(*) FROM ({TO_EMBED})", params)
     with lake.new_version("embeddings", source_id, schema=tables.EMBEDDINGS) as writer:
+        if same_model and previous is not None:
+            writer.inherit(previous, plan.clean)
         for batch in duck.stream(con, REUSED, params, rows=8_192):
             writer.write(batch)
             report.reused += batch.num_rows
@@ -80,16 +85,22 @@ def build_embeddings(
                 total=total,
                 stats={"chunksEmbedded": report.embedded, "chunksReused": report.reused},
             )
-        writer.meta = {"model": report.model, "dimension": report.dimension}
+        writer.meta = {
+            "model": report.model,
+            "dimension": report.dimension,
+            "input": plan.input,
+        }
     assert writer.committed is not None
     report.vectors = writer.committed.rows
     if previous is not None:
-        lake.register(con, "new_vectors", writer.committed)
+        # Only rebuilt buckets can lose vectors; a model change replaces them all.
+        lake.register(con, "old", previous, buckets=None if not same_model else plan.dirty)
+        lake.register(con, "new", writer.committed, buckets=plan.dirty)
         report.deleted = int(
             duck.scalar(
                 con,
-                "SELECT count(*) FROM prev p WHERE NOT EXISTS "
-                "(SELECT 1 FROM new_vectors n WHERE n.chunk_id = p.chunk_id)",
+                "SELECT count(*) FROM old o WHERE NOT EXISTS "
+                "(SELECT 1 FROM new n WHERE n.chunk_id = o.chunk_id AND n.model = o.model)",
             )
         )
     return writer.committed, report

@@ -16,7 +16,7 @@ from connector_assets.ids import content_hash, file_id
 from connector_assets.progress import JobProgress
 from resources import duck
 from resources.connectors import Entry, Fetched, open_connector
-from resources.lake import Lake, LakeVersion
+from resources.lake import Lake, LakeVersion, bucket_of
 
 BATCH_BYTES = 32 * 1024 * 1024
 BATCH_FILES = 1_000
@@ -96,7 +96,10 @@ def build_raw_files(
                 report.deleted = len(known.keys() - listed)
             elif previous is not None:
                 report.deleted = len(deletes & known.keys())
-                for batch in _carry_over(lake, previous, replaced=listed | deletes):
+                replaced = listed | deletes
+                dirty = {bucket_of(file_id(source_id, path)) for path in replaced}
+                writer.inherit(previous, set(previous.bucket_files()) - dirty)
+                for batch in _carry_over(lake, previous, replaced=replaced, buckets=dirty):
                     writer.write(batch)
             writer.meta = {
                 "cursor": report.cursor,
@@ -145,10 +148,13 @@ def _rows(
             "fetched_at": now,
         }
         if item.data is None:
-            reason = "too_large" if item.error == "too_large" else "unreadable"
-            report.skipped[reason] += 1
-            # An empty version makes the next incremental sync try the file again.
-            row |= {"skip_reason": f"{reason}: {item.error}", "version": ""}
+            if item.error == "too_large":
+                report.skipped["too_large"] += 1
+                row["skip_reason"] = f"too_large: {entry.size} bytes"
+            else:
+                report.skipped["unreadable"] += 1
+                # An empty version makes the next incremental sync try the file again.
+                row |= {"skip_reason": f"unreadable: {item.error}", "version": ""}
         else:
             digest = content_hash(item.data)
             row |= {"content_hash": digest, "content": item.data, "size": len(item.data)}
@@ -176,10 +182,11 @@ def _batches(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 def _carry_over(
-    lake: Lake, previous: LakeVersion, *, replaced: set[str]
+    lake: Lake, previous: LakeVersion, *, replaced: set[str], buckets: set[str]
 ) -> Iterator[pa.RecordBatch]:
+    """Unchanged rows of the buckets being rewritten."""
     con = duck.connect()
-    lake.register(con, "prev", previous)
+    lake.register(con, "prev", previous, buckets=buckets)
     con.register("replaced", pa.table({"path": pa.array(sorted(replaced), pa.string())}))
     yield from duck.stream(
         con, "SELECT * FROM prev WHERE path NOT IN (SELECT path FROM replaced)", rows=256

@@ -14,8 +14,8 @@ Params = Sequence[Any] | Mapping[str, Any]
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose memory and threads are capped, spilling to disk past that."""
-    return duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
+    """An in-memory DuckDB capped in memory and threads; it spills to disk past the cap."""
+    return duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
 
 
 def stream(

@@ -1,17 +1,20 @@
 """The Parquet lake: one versioned table per asset and source partition.
 
-A version is a folder of Parquet parts written by one run. Readers follow a small pointer
-file (`_CURRENT`, JSON) that names the committed version and its parts; a run switches the
-pointer only after every part is written, with a single atomic write, so a failed or killed
-run never leaves a half-written source and the last good version stays readable.
+A version is a set of Parquet parts written by one run. Readers follow a small pointer file
+(`_CURRENT`, JSON) naming the committed version's parts; a run switches the pointer only
+after every part is written, with a single atomic write, so a failed or killed run never
+leaves a half-written source and the last good version stays readable.
+
+Rows are spread over buckets by the first characters of their `file_id`. A new version
+inherits the parts of every bucket its run did not touch, so a sync that changes three files
+rewrites three buckets, not the whole source.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,17 +23,32 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-logger = logging.getLogger(__name__)
-
 POINTER = "_CURRENT"
-ROWS_PER_PART = 250_000
+BUCKET_KEY = "file_id"
+BUCKET_CHARS = 2  # 256 buckets of a hex id
+FLUSH_BYTES = 16 * 1024 * 1024
 ROW_GROUP_SIZE = 8_192
+EMPTY_BUCKET = "-"
+
+
+def bucket_of(file_id: str) -> str:
+    """The bucket a row with this file id lives in."""
+    return file_id[:BUCKET_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One Parquet file of a version."""
+
+    path: str
+    rows: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,63 +58,99 @@ class LakeVersion:
     asset: str
     partition: str
     name: str
-    files: tuple[str, ...]
-    rows: int
+    buckets: dict[str, tuple[Part, ...]]
     meta: dict[str, Any]
     committed_at: str
+
+    @property
+    def rows(self) -> int:
+        """Rows in all parts."""
+        return sum(part.rows for parts in self.buckets.values() for part in parts)
+
+    def files(self, buckets: Iterable[str] | None = None) -> list[str]:
+        """Paths of the parts, of some buckets or all (the empty-schema part included)."""
+        chosen = self.buckets if buckets is None else {b: self.buckets.get(b, ()) for b in buckets}
+        return [part.path for parts in chosen.values() for part in parts]
+
+    def bucket_files(self) -> dict[str, list[str]]:
+        """Bucket -> part paths: what a downstream version records as its input."""
+        return {
+            b: [p.path for p in parts] for b, parts in self.buckets.items() if b != EMPTY_BUCKET
+        }
 
 
 @dataclass
 class VersionWriter:
-    """Writes the parts of one new version; `Lake.new_version` commits or discards it."""
+    """Writes one new version; `Lake.new_version` commits or discards it."""
 
     fs: pafs.FileSystem
     directory: str
     schema: pa.Schema
-    files: list[str] = field(default_factory=list)
-    rows: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     committed: LakeVersion | None = None
-    _writer: pq.ParquetWriter | None = None
-    _part_rows: int = 0
+    buckets: dict[str, list[Part]] = field(default_factory=dict)
+    _pending: dict[str, list[pa.Table]] = field(default_factory=dict)
+    _pending_bytes: int = 0
+    _sequence: int = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows written or inherited so far (pending ones included)."""
+        written = sum(part.rows for parts in self.buckets.values() for part in parts)
+        return written + sum(t.num_rows for ts in self._pending.values() for t in ts)
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
-        """Append rows (cast to the version's schema)."""
+        """Append rows (cast to the version's schema), each to the bucket of its file id."""
         if data.num_rows == 0:
             return
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
         table = table.select(self.schema.names).cast(self.schema)
-        if self._writer is None or self._part_rows >= ROWS_PER_PART:
-            self._open_part()
-        assert self._writer is not None
-        self._writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
-        self._part_rows += table.num_rows
-        self.rows += table.num_rows
+        keys = pc.utf8_slice_codeunits(table.column(BUCKET_KEY), 0, BUCKET_CHARS)
+        for bucket in pc.unique(keys).to_pylist():
+            part = table.filter(pc.equal(keys, bucket))
+            self._pending.setdefault(bucket, []).append(part)
+            self._pending_bytes += part.nbytes
+        if self._pending_bytes >= FLUSH_BYTES:
+            self._flush()
 
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append a list of row dicts."""
         if rows:
             self.write(pa.Table.from_pylist(rows, schema=self.schema))
 
-    def _open_part(self) -> None:
-        self._close_part()
-        path = f"{self.directory}/part-{len(self.files):05d}.parquet"
-        self._writer = pq.ParquetWriter(
-            path, self.schema, filesystem=self.fs, compression="zstd", compression_level=1
-        )
-        self.files.append(path)
-        self._part_rows = 0
+    def inherit(self, version: LakeVersion, buckets: Iterable[str]) -> None:
+        """Take over the parts of `buckets` from an earlier version, unchanged."""
+        for bucket in buckets:
+            if bucket in self._pending or bucket in self.buckets:
+                raise ValueError(f"bucket {bucket} is both written and inherited")
+            if version.buckets.get(bucket):
+                self.buckets[bucket] = list(version.buckets[bucket])
 
-    def _close_part(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+    def _flush(self) -> None:
+        for bucket, tables in self._pending.items():
+            table = pa.concat_tables(tables)
+            self._write_part(bucket, table)
+        self._pending.clear()
+        self._pending_bytes = 0
+
+    def _write_part(self, bucket: str, table: pa.Table) -> None:
+        path = f"{self.directory}/part-{bucket}-{self._sequence:05d}.parquet"
+        self._sequence += 1
+        pq.write_table(
+            table,
+            path,
+            filesystem=self.fs,
+            compression="zstd",
+            compression_level=1,
+            row_group_size=ROW_GROUP_SIZE,
+        )
+        self.buckets.setdefault(bucket, []).append(Part(path=path, rows=table.num_rows))
 
     def finish(self) -> None:
-        """Close the open part; an empty version still gets one part, so readers see a schema."""
-        if not self.files:
-            self._open_part()
-        self._close_part()
+        """Write what is pending; an empty version still gets one part, for its schema."""
+        self._flush()
+        if not self.buckets:
+            self._write_part(EMPTY_BUCKET, self.schema.empty_table())
 
 
 class Lake(ConfigurableResource):
@@ -130,20 +184,31 @@ class Lake(ConfigurableResource):
             asset=asset,
             partition=partition,
             name=doc["version"],
-            files=tuple(doc["files"]),
-            rows=doc["rows"],
+            buckets={
+                bucket: tuple(Part(path=p["path"], rows=p["rows"]) for p in parts)
+                for bucket, parts in doc["buckets"].items()
+            },
             meta=doc["meta"],
             committed_at=doc["committedAt"],
         )
 
-    def dataset(self, version: LakeVersion) -> pads.Dataset:
-        """An Arrow dataset over a version's parts (streams; nothing is loaded up front)."""
+    def register(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        view: str,
+        version: LakeVersion,
+        *,
+        buckets: Iterable[str] | None = None,
+    ) -> None:
+        """Expose a version (or some of its buckets) to DuckDB as `view`, through Arrow."""
         fs, _ = self._filesystem()
-        return pads.dataset(list(version.files), format="parquet", filesystem=fs)
-
-    def register(self, con: duckdb.DuckDBPyConnection, view: str, version: LakeVersion) -> None:
-        """Expose a version to DuckDB as `view`, through Arrow so any filesystem works."""
-        con.register(view, self.dataset(version))
+        files = version.files(buckets)
+        if not files:
+            # No part in these buckets: an empty view with the version's schema.
+            schema = pq.read_schema(version.files()[0], filesystem=fs)
+            con.register(view, schema.empty_table())
+            return
+        con.register(view, pads.dataset(files, format="parquet", filesystem=fs))
 
     @contextmanager
     def new_version(
@@ -162,40 +227,43 @@ class Lake(ConfigurableResource):
             yield writer
             writer.finish()
         except BaseException:
-            writer._close_part()
             fs.delete_dir(directory)
             raise
         writer.committed = self._commit(writer, asset=asset, partition=partition)
 
     def _commit(self, writer: VersionWriter, *, asset: str, partition: str) -> LakeVersion:
-        """Switch the partition to the writer's version and prune versions older than the last."""
+        """Switch the partition to the writer's version and prune parts no pointer needs."""
         fs, _ = self._filesystem()
         previous = self.current(asset, partition)
-        name = writer.directory.rsplit("/", 1)[-1]
-        committed_at = datetime.now(UTC).isoformat()
+        version = LakeVersion(
+            asset=asset,
+            partition=partition,
+            name=writer.directory.rsplit("/", 1)[-1],
+            buckets={b: tuple(parts) for b, parts in writer.buckets.items()},
+            meta=writer.meta,
+            committed_at=datetime.now(UTC).isoformat(),
+        )
         doc = {
-            "version": name,
-            "files": writer.files,
-            "rows": writer.rows,
-            "meta": writer.meta,
-            "committedAt": committed_at,
+            "version": version.name,
+            "buckets": {
+                b: [{"path": p.path, "rows": p.rows} for p in parts]
+                for b, parts in version.buckets.items()
+            },
+            "meta": version.meta,
+            "committedAt": version.committed_at,
         }
         base = self._dir(asset, partition)
         staging = f"{base}/{POINTER}.{uuid.uuid4().hex}"
         with fs.open_output_stream(staging) as out:
             out.write(json.dumps(doc).encode())
         fs.move(staging, f"{base}/{POINTER}")
-        # Keep the version just replaced: a reader that read the old pointer may still scan it.
-        self._prune(base, keep={name, previous.name if previous else name})
-        return LakeVersion(
-            asset=asset,
-            partition=partition,
-            name=name,
-            files=tuple(writer.files),
-            rows=writer.rows,
-            meta=writer.meta,
-            committed_at=committed_at,
-        )
+        # Keep what the replaced version reads too: a reader that read the old pointer may
+        # still be scanning it.
+        keep = {version.name, *_directories(version)}
+        if previous is not None:
+            keep |= {previous.name, *_directories(previous)}
+        self._prune(base, keep=keep)
+        return version
 
     def _prune(self, base: str, *, keep: set[str]) -> None:
         fs, _ = self._filesystem()
@@ -212,6 +280,11 @@ class Lake(ConfigurableResource):
         base = self._dir(asset, partition)
         if fs.get_file_info(base).type != pafs.FileType.NotFound:
             fs.delete_dir(base)
+
+
+def _directories(version: LakeVersion) -> set[str]:
+    """Names of the version folders whose parts a version reads."""
+    return {path.rsplit("/", 2)[-2] for path in version.files()}
 
 
 def _as_uri(url: str) -> str:

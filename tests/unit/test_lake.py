@@ -12,7 +12,7 @@ import pytest
 from resources import duck
 from resources.lake import Lake
 
-SCHEMA = pa.schema([("id", pa.string()), ("n", pa.int64())])
+SCHEMA = pa.schema([("file_id", pa.string()), ("n", pa.int64())])
 
 
 def _write(lake: Lake, rows: list[dict[str, object]], **meta: object) -> None:
@@ -26,13 +26,13 @@ def _read(lake: Lake) -> list[tuple[str, int]]:
     assert version is not None
     con = duck.connect()
     lake.register(con, "t", version)
-    return con.sql("SELECT id, n FROM t ORDER BY id").fetchall()
+    return con.execute("SELECT file_id, n FROM t ORDER BY file_id").fetchall()
 
 
 def test_a_committed_version_is_readable_with_its_meta(tmp_path: Path) -> None:
     lake = Lake(url=str(tmp_path / "lake"))
     assert lake.current("things", "src-1") is None
-    _write(lake, [{"id": "a", "n": 1}, {"id": "b", "n": 2}], cursor="abc")
+    _write(lake, [{"file_id": "a", "n": 1}, {"file_id": "b", "n": 2}], cursor="abc")
     version = lake.current("things", "src-1")
     assert version is not None and version.rows == 2 and version.meta == {"cursor": "abc"}
     assert _read(lake) == [("a", 1), ("b", 2)]
@@ -40,10 +40,10 @@ def test_a_committed_version_is_readable_with_its_meta(tmp_path: Path) -> None:
 
 def test_a_failing_writer_leaves_the_last_good_version(tmp_path: Path) -> None:
     lake = Lake(url=str(tmp_path / "lake"))
-    _write(lake, [{"id": "a", "n": 1}])
+    _write(lake, [{"file_id": "a", "n": 1}])
     before = lake.current("things", "src-1")
     with pytest.raises(RuntimeError), lake.new_version("things", "src-1", schema=SCHEMA) as w:
-        w.write_rows([{"id": "z", "n": 9}])
+        w.write_rows([{"file_id": "z", "n": 9}])
         raise RuntimeError("connector died")
     assert lake.current("things", "src-1") == before
     assert _read(lake) == [("a", 1)]
@@ -53,20 +53,20 @@ def test_a_failing_writer_leaves_the_last_good_version(tmp_path: Path) -> None:
 
 def test_a_killed_writer_leaves_the_last_good_version(tmp_path: Path) -> None:
     lake = Lake(url=str(tmp_path / "lake"))
-    _write(lake, [{"id": "a", "n": 1}])
+    _write(lake, [{"file_id": "a", "n": 1}])
     script = f"""
 import os, pyarrow as pa
 from resources.lake import Lake
 lake = Lake(url={str(tmp_path / "lake")!r})
-schema = pa.schema([("id", pa.string()), ("n", pa.int64())])
+schema = pa.schema([("file_id", pa.string()), ("n", pa.int64())])
 with lake.new_version("things", "src-1", schema=schema) as w:
-    w.write_rows([{{"id": "x", "n": i}} for i in range(1000)])
+    w.write_rows([{{"file_id": "x", "n": i}} for i in range(1000)])
     os._exit(9)
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=Path.cwd(), check=False)
     assert result.returncode == 9
     assert _read(lake) == [("a", 1)]
-    _write(lake, [{"id": "b", "n": 2}])
+    _write(lake, [{"file_id": "b", "n": 2}])
     assert _read(lake) == [("b", 2)]
     # The killed run's folder is pruned by the next commit; the replaced version is kept.
     assert len([p for p in (tmp_path / "lake/things/src-1").iterdir() if p.is_dir()]) == 2
@@ -75,7 +75,7 @@ with lake.new_version("things", "src-1", schema=schema) as w:
 def test_old_versions_are_pruned_and_drop_removes_everything(tmp_path: Path) -> None:
     lake = Lake(url=str(tmp_path / "lake"))
     for n in range(4):
-        _write(lake, [{"id": "a", "n": n}])
+        _write(lake, [{"file_id": "a", "n": n}])
     folder = tmp_path / "lake/things/src-1"
     assert len([p for p in folder.iterdir() if p.is_dir()]) == 2
     assert _read(lake) == [("a", 3)]
@@ -89,11 +89,29 @@ def test_an_empty_version_has_a_schema(tmp_path: Path) -> None:
     assert _read(lake) == []
 
 
-def test_large_writes_roll_over_into_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("resources.lake.ROWS_PER_PART", 10)
+def test_rows_spread_over_buckets_and_untouched_buckets_are_inherited(tmp_path: Path) -> None:
     lake = Lake(url=str(tmp_path / "lake"))
+    _write(
+        lake, [{"file_id": "aa1", "n": 1}, {"file_id": "aa2", "n": 2}, {"file_id": "bb1", "n": 3}]
+    )
+    first = lake.current("things", "src-1")
+    assert first is not None and set(first.buckets) == {"aa", "bb"} and first.rows == 3
     with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
-        for start in range(0, 35, 5):
-            writer.write_rows([{"id": f"{i:03d}", "n": i} for i in range(start, start + 5)])
-    assert writer.committed is not None and len(writer.committed.files) == 4
-    assert len(_read(lake)) == 35
+        writer.inherit(first, ["aa"])
+        writer.write_rows([{"file_id": "bb1", "n": 30}, {"file_id": "cc1", "n": 4}])
+    second = writer.committed
+    assert second is not None and second.rows == 4
+    assert second.buckets["aa"] == first.buckets["aa"]  # the same part, not a copy
+    assert _read(lake) == [("aa1", 1), ("aa2", 2), ("bb1", 30), ("cc1", 4)]
+    with (
+        pytest.raises(ValueError, match="both written and inherited"),
+        lake.new_version("things", "src-1", schema=SCHEMA) as broken,
+    ):
+        broken.write_rows([{"file_id": "aa9", "n": 9}])
+        broken.inherit(second, ["aa"])
+    # The first version's folder still holds parts the current version reads.
+    _write(lake, [{"file_id": "dd1", "n": 5}])
+    assert (tmp_path / "lake/things/src-1" / first.name).exists()  # read by the previous one
+    _write(lake, [{"file_id": "ee1", "n": 6}])
+    assert not (tmp_path / "lake/things/src-1" / first.name).exists()
+    assert _read(lake) == [("ee1", 6)]
