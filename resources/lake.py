@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -89,7 +90,8 @@ class VersionWriter:
     meta: dict[str, Any] = field(default_factory=dict)
     committed: LakeVersion | None = None
     buckets: dict[str, list[Part]] = field(default_factory=dict)
-    _pending: dict[str, list[pa.Table]] = field(default_factory=dict)
+    inherited: set[str] = field(default_factory=set)
+    _pending: list[pa.Table] = field(default_factory=list)
     _pending_bytes: int = 0
     _sequence: int = 0
 
@@ -97,19 +99,16 @@ class VersionWriter:
     def rows(self) -> int:
         """Rows written or inherited so far (pending ones included)."""
         written = sum(part.rows for parts in self.buckets.values() for part in parts)
-        return written + sum(t.num_rows for ts in self._pending.values() for t in ts)
+        return written + sum(table.num_rows for table in self._pending)
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
-        """Append rows (cast to the version's schema), each to the bucket of its file id."""
+        """Append rows (cast to the version's schema); they reach their buckets' parts on flush."""
         if data.num_rows == 0:
             return
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
         table = table.select(self.schema.names).cast(self.schema)
-        keys = pc.utf8_slice_codeunits(table.column(BUCKET_KEY), 0, BUCKET_CHARS)
-        for bucket in pc.unique(keys).to_pylist():
-            part = table.filter(pc.equal(keys, bucket))
-            self._pending.setdefault(bucket, []).append(part)
-            self._pending_bytes += part.nbytes
+        self._pending.append(table)
+        self._pending_bytes += table.nbytes
         if self._pending_bytes >= FLUSH_BYTES:
             self._flush()
 
@@ -120,18 +119,29 @@ class VersionWriter:
 
     def inherit(self, version: LakeVersion, buckets: Iterable[str]) -> None:
         """Take over the parts of `buckets` from an earlier version, unchanged."""
+        self._flush()
         for bucket in buckets:
-            if bucket in self._pending or bucket in self.buckets:
+            if bucket in self.buckets:
                 raise ValueError(f"bucket {bucket} is both written and inherited")
+            self.inherited.add(bucket)
             if version.buckets.get(bucket):
                 self.buckets[bucket] = list(version.buckets[bucket])
 
     def _flush(self) -> None:
-        for bucket, tables in self._pending.items():
-            table = pa.concat_tables(tables)
-            self._write_part(bucket, table)
-        self._pending.clear()
-        self._pending_bytes = 0
+        """Sort what is pending by bucket once and write one part per bucket."""
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        keys = pc.utf8_slice_codeunits(table.column(BUCKET_KEY), 0, BUCKET_CHARS)
+        order = pc.sort_indices(keys)
+        table, sorted_keys = table.take(order), keys.take(order).to_numpy(zero_copy_only=False)
+        buckets, starts = np.unique(sorted_keys, return_index=True)
+        ends = [*starts[1:], len(sorted_keys)]
+        for bucket, start, end in zip(buckets, starts, ends, strict=True):
+            if bucket in self.inherited:
+                raise ValueError(f"bucket {bucket} is both written and inherited")
+            self._write_part(str(bucket), table.slice(start, end - start))
 
     def _write_part(self, bucket: str, table: pa.Table) -> None:
         path = f"{self.directory}/part-{bucket}-{self._sequence:05d}.parquet"

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 EmbedderKind = Literal["wordllama", "sentence-transformers", "openai"]
 KINDS: tuple[str, ...] = get_args(EmbedderKind)
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 256
 
 ENV_KIND = "HEADWATER_EMBEDDER"
 ENV_MODEL = "HEADWATER_EMBEDDING_MODEL"
