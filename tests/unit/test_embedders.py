@@ -261,7 +261,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_resource_defaults_to_wordllama(clean_env: pytest.MonkeyPatch) -> None:
     resource = EmbedderResource.from_env()
 
-    assert (resource.kind, resource.batch_size, resource.api_key) == ("wordllama", 64, None)
+    assert (resource.kind, resource.batch_size, resource.api_key) == ("wordllama", 256, None)
     embedder = resource.get_embedder()
     assert isinstance(embedder, WordLlamaEmbedder)
     assert resource.get_embedder() is embedder
