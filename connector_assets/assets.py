@@ -206,10 +206,11 @@ def chunks(
     elapsed = time.perf_counter() - started
     progress.finish({"chunksCreated": report.created})
     con = duck.connect()
-    lake.register(con, "chunks", version)
+    # Rows only ever relate within a bucket, and inherited buckets passed when written.
+    lake.register(con, "chunks", version, buckets=report.rebuilt)
     docs = lake.current("documents", context.partition_key)
     assert docs is not None
-    lake.register(con, "docs", docs)
+    lake.register(con, "docs", docs, buckets=report.rebuilt)
     return dg.MaterializeResult(
         metadata={
             "chunks": report.chunks,
@@ -267,10 +268,10 @@ def embeddings(
         }
     )
     con = duck.connect()
-    lake.register(con, "vectors", version)
+    lake.register(con, "vectors", version, buckets=report.rebuilt)
     current_chunks = lake.current("chunks", context.partition_key)
     assert current_chunks is not None
-    lake.register(con, "chunks", current_chunks)
+    lake.register(con, "chunks", current_chunks, buckets=report.rebuilt)
     metadata: dict[str, Any] = {
         "vectors": report.vectors,
         "chunks_embedded": report.embedded,

@@ -42,6 +42,7 @@ class ChunksReport:
     deleted: int = 0
     documents_chunked: int = 0
     tokens: int = 0
+    rebuilt: frozenset[str] = frozenset()  # buckets written anew (the rest were inherited)
 
 
 def build_chunks(
@@ -66,7 +67,7 @@ def build_chunks(
         lake.register(con, "prev", previous, buckets=plan.dirty)
     else:
         con.register("prev", tables.CHUNKS.empty_table())
-    report = ChunksReport()
+    report = ChunksReport(rebuilt=plan.dirty)
     total = duck.scalar(con, f"SELECT count(*) FROM ({TO_CHUNK})")
     with lake.new_version("chunks", source_id, schema=tables.CHUNKS) as writer:
         if reuse and previous is not None:

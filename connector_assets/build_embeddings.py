@@ -43,6 +43,7 @@ class EmbeddingsReport:
     deleted: int = 0
     model: str = ""
     dimension: int = 0
+    rebuilt: frozenset[str] = frozenset()  # buckets written anew (the rest were inherited)
 
 
 def build_embeddings(
@@ -61,6 +62,7 @@ def build_embeddings(
     report = EmbeddingsReport(model=embedder.model_name, dimension=embedder.dimension)
     same_model = previous is not None and previous.meta.get("model") == report.model
     plan = plan_buckets(upstream=chunks, previous=previous, reuse=same_model)
+    report.rebuilt = plan.dirty
     con = duck.connect()
     lake.register(con, "chunks", chunks, buckets=plan.dirty)
     if same_model and previous is not None:
