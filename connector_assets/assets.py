@@ -14,7 +14,13 @@ from connector_assets.build_chunks import build_chunks
 from connector_assets.build_documents import build_documents
 from connector_assets.build_embeddings import build_embeddings
 from connector_assets.build_raw import build_raw_files
-from connector_assets.checks import CheckOutcome, chunk_checks, embedding_checks
+from connector_assets.checks import (
+    CHUNK_CHECKS,
+    EMBEDDING_CHECKS,
+    CheckOutcome,
+    chunk_checks,
+    embedding_checks,
+)
 from connector_assets.chunking import CHUNKER_VERSION
 from connector_assets.normalize import NORMALIZER_VERSION
 from connector_assets.partitions import sources_partitions
@@ -23,7 +29,7 @@ from connector_assets.resources import PipelineSettings
 from connector_assets.tags import JOB_TAG
 from resources import duck
 from resources.embedders import EmbedderResource
-from resources.lake import Lake
+from resources.lake import Lake, LakeVersion
 from resources.metadata import MetadataStore
 from resources.store import sources
 
@@ -47,22 +53,29 @@ def _progress(context: dg.AssetExecutionContext, store: MetadataStore, stage: st
     return progress
 
 
-def _check_results(asset: str, outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
+def _check_results(
+    asset: str, outcomes: list[CheckOutcome], descriptions: dict[str, str]
+) -> list[dg.AssetCheckResult]:
     return [
         dg.AssetCheckResult(
             asset_key=asset,
             check_name=o.name,
             passed=o.passed,
-            description=o.description,
+            description=descriptions[o.name],
             metadata=o.metadata,
         )
         for o in outcomes
     ]
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this run's process so far (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+def _stage_metadata(version: LakeVersion, elapsed: float) -> dict[str, Any]:
+    """What every stage reports: its time, the lake version it made, peak memory so far."""
+    return {
+        "duration_s": round(elapsed, 3),
+        "lake_version": version.name,
+        # Linux reports the peak in KiB.
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def _check_specs(asset: str, names: dict[str, str]) -> list[dg.AssetCheckSpec]:
@@ -116,10 +129,8 @@ def raw_files(
             "cursor": report.cursor or "",
             "change_detection": report.description,
             "sync": "full" if config.full else "incremental",
-            "duration_s": round(elapsed, 3),
             "mb_per_s": round(report.bytes_fetched / 1e6 / elapsed, 2) if elapsed else 0.0,
-            "lake_version": version.name,
-            "peak_rss_mb": _peak_rss_mb(),
+            **_stage_metadata(version, elapsed),
         }
     )
 
@@ -163,9 +174,7 @@ def documents(
             "skipped_by_reason": dg.MetadataValue.json(dict(report.skipped)),
             "languages": dg.MetadataValue.json(dict(report.languages.most_common())),
             "text_bytes": report.text_bytes,
-            "duration_s": round(elapsed, 3),
-            "lake_version": version.name,
-            "peak_rss_mb": _peak_rss_mb(),
+            **_stage_metadata(version, elapsed),
         }
     )
 
@@ -177,13 +186,7 @@ def documents(
     deps=[documents],
     code_version=CHUNKER_VERSION,
     description="Structure-aware, token-budgeted chunks with content-derived ids.",
-    check_specs=_check_specs(
-        "chunks",
-        {
-            "no_empty_chunks": "Every chunk holds some non-whitespace text.",
-            "no_orphan_chunks": "Every chunk belongs to a current document.",
-        },
-    ),
+    check_specs=_check_specs("chunks", CHUNK_CHECKS),
 )
 def chunks(
     context: dg.AssetExecutionContext,
@@ -221,11 +224,9 @@ def chunks(
             "tokens": report.tokens,
             "avg_tokens_per_chunk": round(report.tokens / report.chunks, 1) if report.chunks else 0,
             "chunker": settings.fingerprint(),
-            "duration_s": round(elapsed, 3),
-            "lake_version": version.name,
-            "peak_rss_mb": _peak_rss_mb(),
+            **_stage_metadata(version, elapsed),
         },
-        check_results=_check_results("chunks", chunk_checks(con)),
+        check_results=_check_results("chunks", chunk_checks(con), CHUNK_CHECKS),
     )
 
 
@@ -235,13 +236,7 @@ def chunks(
     kinds={"parquet"},
     deps=[chunks],
     description="One vector per chunk, with the model and dimension that made it.",
-    check_specs=_check_specs(
-        "embeddings",
-        {
-            "one_vector_per_chunk": "Each chunk has exactly one vector.",
-            "one_dimension_per_model": "All vectors of a model have one dimension.",
-        },
-    ),
+    check_specs=_check_specs("embeddings", EMBEDDING_CHECKS),
 )
 def embeddings(
     context: dg.AssetExecutionContext,
@@ -279,14 +274,12 @@ def embeddings(
         "vectors_deleted": report.deleted,
         "model": report.model,
         "dimension": report.dimension,
-        "duration_s": round(elapsed, 3),
         "chunks_per_s": round(report.embedded / elapsed, 1) if elapsed else 0.0,
-        "lake_version": version.name,
-        "peak_rss_mb": _peak_rss_mb(),
+        **_stage_metadata(version, elapsed),
     }
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=_check_results("embeddings", embedding_checks(con)),
+        check_results=_check_results("embeddings", embedding_checks(con), EMBEDDING_CHECKS),
     )
 
 

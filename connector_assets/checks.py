@@ -9,6 +9,15 @@ import duckdb
 
 from resources import duck
 
+CHUNK_CHECKS = {
+    "no_empty_chunks": "Every chunk holds some non-whitespace text.",
+    "no_orphan_chunks": "Every chunk belongs to a current document.",
+}
+EMBEDDING_CHECKS = {
+    "one_vector_per_chunk": "Each chunk has exactly one vector and no vector lacks a chunk.",
+    "one_dimension_per_model": "All vectors of a model have that model's dimension.",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class CheckOutcome:
@@ -16,7 +25,6 @@ class CheckOutcome:
 
     name: str
     passed: bool
-    description: str
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -34,13 +42,11 @@ def chunk_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
         CheckOutcome(
             "no_empty_chunks",
             empty == 0,
-            "Every chunk holds some non-whitespace text.",
             {"empty_chunks": empty},
         ),
         CheckOutcome(
             "no_orphan_chunks",
             orphans == 0,
-            "Every chunk belongs to a current document.",
             {"orphan_chunks": orphans},
         ),
     ]
@@ -67,7 +73,6 @@ def embedding_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
         CheckOutcome(
             "one_vector_per_chunk",
             missing == extra == duplicates == 0,
-            "Each chunk has exactly one vector and no vector lacks a chunk.",
             {
                 "chunks_without_vector": missing,
                 "vectors_without_chunk": extra,
@@ -77,7 +82,6 @@ def embedding_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
         CheckOutcome(
             "one_dimension_per_model",
             consistent,
-            "All vectors of a model have that model's dimension.",
             {"dimensions": {model: dims for model, dims, _ in dimensions}},
         ),
     ]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dagster as dg
-from resources.embedders import EmbedderResource
 
 from connector_assets.assets import sync_assets
 from connector_assets.jobs import sync_source
 from connector_assets.resources import PipelineSettings
+from resources.embedders import EmbedderResource
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +102,29 @@ def _table(lake: Lake, asset: str, source_id: str, sql: str) -> list[tuple[Any, 
     return con.sql(sql).fetchall()
 
 
-def test_full_then_incremental_then_full_sync(headwater_home: Path, tmp_path: Path) -> None:
+@dataclass
+class Folder:
+    """A `local` source over a small tree, with the store and lake of its home."""
+
+    settings: Settings
+    store: MetadataStore
+    lake: Lake
+    path: Path
+    source_id: str
+
+    def sync(self, sync: SyncType) -> Any:
+        return _sync(self.settings, self.store, self.source_id, sync)
+
+    def table(self, asset: str, sql: str) -> list[tuple[Any, ...]]:
+        return _table(self.lake, asset, self.source_id, sql)
+
+
+@pytest.fixture
+def folder(headwater_home: Path, tmp_path: Path) -> Folder:
     settings = get_settings()
     store = MetadataStore(database_url=settings.resolved_database_url)
-    lake = Lake(url=settings.resolved_data_url)
-    folder = tmp_path / "folder"
-    _tree(folder)
+    path = tmp_path / "folder"
+    _tree(path)
     with store.session() as session:
         source_id = sources.create_source(
             session,
@@ -114,8 +132,13 @@ def test_full_then_incremental_then_full_sync(headwater_home: Path, tmp_path: Pa
             tenant_id=None,
             type="local",
             name="folder",
-            config={"path": str(folder), "excludePaths": ["node_modules/**"]},
+            config={"path": str(path), "excludePaths": ["node_modules/**"]},
         ).id
+    return Folder(settings, store, Lake(url=settings.resolved_data_url), path, source_id)
+
+
+def test_full_then_incremental_then_full_sync(folder: Folder) -> None:
+    settings, store, lake, source_id = folder.settings, folder.store, folder.lake, folder.source_id
 
     first = _sync(settings, store, source_id, SyncType.FULL)
     assert first.status is JobStatus.COMPLETED, first.error
@@ -139,9 +162,11 @@ def test_full_then_incremental_then_full_sync(headwater_home: Path, tmp_path: Pa
         assert source.last_sync_at is not None
 
     chunks_before = dict(_table(lake, "chunks", source_id, "SELECT chunk_id, path FROM t"))
-    (folder / "docs/guide.md").write_text(MD_FILE + "\n## FAQ\n\nAnswers to common questions.\n")
-    (folder / "docs/notes.txt").unlink()
-    (folder / "src/extra.py").write_text("def extra() -> int:\n    return 42\n")
+    (folder.path / "docs/guide.md").write_text(
+        MD_FILE + "\n## FAQ\n\nAnswers to common questions.\n"
+    )
+    (folder.path / "docs/notes.txt").unlink()
+    (folder.path / "src/extra.py").write_text("def extra() -> int:\n    return 42\n")
     second = _sync(settings, store, source_id, SyncType.INCREMENTAL)
     assert second.status is JobStatus.COMPLETED, second.error
     stats = second.stats
@@ -163,32 +188,16 @@ def test_full_then_incremental_then_full_sync(headwater_home: Path, tmp_path: Pa
     assert third.stats["chunksReused"] == len(chunks_after)
 
 
-def test_a_missing_folder_fails_the_job_and_keeps_the_data(
-    headwater_home: Path, tmp_path: Path
-) -> None:
-    settings = get_settings()
-    store = MetadataStore(database_url=settings.resolved_database_url)
-    lake = Lake(url=settings.resolved_data_url)
-    folder = tmp_path / "folder"
-    _tree(folder)
-    with store.session() as session:
-        source_id = sources.create_source(
-            session,
-            owner_id="alice",
-            tenant_id=None,
-            type="local",
-            name="f",
-            config={"path": str(folder)},
-        ).id
-    assert _sync(settings, store, source_id, SyncType.FULL).status is JobStatus.COMPLETED
-    before = lake.current("chunks", source_id)
-    shutil.rmtree(folder)
-    failed = _sync(settings, store, source_id, SyncType.INCREMENTAL)
+def test_a_missing_folder_fails_the_job_and_keeps_the_data(folder: Folder) -> None:
+    assert folder.sync(SyncType.FULL).status is JobStatus.COMPLETED
+    before = folder.lake.current("chunks", folder.source_id)
+    shutil.rmtree(folder.path)
+    failed = folder.sync(SyncType.INCREMENTAL)
     assert failed.status is JobStatus.FAILED
-    assert failed.error and str(folder) in failed.error
-    assert lake.current("chunks", source_id) == before
-    with store.session() as session:
-        source = sources.get_source(session, source_id)
+    assert failed.error and str(folder.path) in failed.error
+    assert folder.lake.current("chunks", folder.source_id) == before
+    with folder.store.session() as session:
+        source = sources.get_source(session, folder.source_id)
         assert source is not None and source.status is SourceStatus.ERROR
         assert source.last_error == failed.error
 
@@ -207,23 +216,10 @@ def _materialize(settings: Settings, source_id: str, assets: list[str]) -> None:
 
 
 def test_stage_settings_changes_recompute_only_downstream_stages(
-    headwater_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    folder: Folder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = get_settings()
-    store = MetadataStore(database_url=settings.resolved_database_url)
-    lake = Lake(url=settings.resolved_data_url)
-    folder = tmp_path / "folder"
-    _tree(folder)
-    with store.session() as session:
-        source_id = sources.create_source(
-            session,
-            owner_id="alice",
-            tenant_id=None,
-            type="local",
-            name="f",
-            config={"path": str(folder)},
-        ).id
-    assert _sync(settings, store, source_id, SyncType.FULL).status is JobStatus.COMPLETED
+    settings, lake, source_id = folder.settings, folder.lake, folder.source_id
+    assert folder.sync(SyncType.FULL).status is JobStatus.COMPLETED
 
     def versions() -> dict[str, str]:
         current = {a: lake.current(a, source_id) for a in ("raw_files", "documents", "chunks")}
