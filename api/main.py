@@ -1,32 +1,57 @@
-"""The HTTP facade (the sources/jobs API grows here; see the HTTP facade issue)."""
+"""The HTTP facade: builds the app, its middleware, error handlers and routers.
+
+Served with `uvicorn --factory api.main:create_app`: settings are read when the app is
+built, never at import.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import text
+from fastapi.middleware.cors import CORSMiddleware
 
-from resources.settings import get_settings
-from resources.store.engine import session_factory
+from api.errors import install_error_handlers
+from api.logs import configure_logging
+from api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
+from api.openapi import openapi_schema
+from api.routes import files, health, jobs, sources
+from api.state import AppState
+from resources.settings import Settings, get_settings
 
-VERSION = "0.1.0"
-
-app = FastAPI(title="Headwater", version=VERSION)
+RATE_LIMIT_HEADERS = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
 
 
-@app.get("/health")
-def health() -> dict[str, Any]:
-    """Service health: the metadata store answers."""
-    try:
-        with session_factory(get_settings().resolved_database_url)() as session:
-            session.execute(text("SELECT 1"))
-        database = "connected"
-    except Exception as error:
-        database = f"error: {type(error).__name__}"
-    healthy = database == "connected"
-    return {
-        "status": "healthy" if healthy else "unhealthy",
-        "version": VERSION,
-        "database": database,
-    }
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for `settings` (the environment's by default)."""
+    settings = settings or get_settings()
+    state = AppState.open(settings)
+    configure_logging(secrets=[state.jwt_secret])
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="Headwater",
+        version=health.VERSION,
+        description="Connect data sources and keep an AI-ready copy of them fresh.",
+        lifespan=lifespan,
+    )
+    app.state.headwater = state
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        expose_headers=[REQUEST_ID_HEADER, "Retry-After", *RATE_LIMIT_HEADERS],
+    )
+    # Added last, so it wraps everything: CORS answers and errors get a request id too.
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    for module in (health, sources, files, jobs):
+        app.include_router(module.router)
+    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
+    return app

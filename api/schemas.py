@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from resources.store.models import SyncType
 
 
 class CamelModel(BaseModel):
@@ -74,3 +76,131 @@ class JobOut(CamelModel):
     started_at: datetime | None
     completed_at: datetime | None
     estimated_completion: datetime | None = None
+
+
+class ErrorBody(CamelModel):
+    """What went wrong: a stable code, a message for people, and structured facts."""
+
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(CamelModel):
+    """Every error response: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorBody
+
+
+class SourceListOut(CamelModel):
+    """`GET /sources`."""
+
+    sources: list[SourceOut]
+    total: int
+
+
+class SourceCreate(CamelModel):
+    """`POST /sources`: a connector type and its config (checked against the type's schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=32)
+    config: dict[str, Any]
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class SourceSummaryOut(CamelModel):
+    """The source part of `POST /sources`' answer."""
+
+    id: str
+    type: str
+    name: str
+    status: str
+
+
+class QueuedJobOut(CamelModel):
+    """The sync job part of `POST /sources`' answer."""
+
+    id: str
+    status: str
+
+
+class SourceCreatedOut(CamelModel):
+    """`POST /sources`: the new source and its first (queued) full sync."""
+
+    source: SourceSummaryOut
+    sync_job: QueuedJobOut
+
+
+class SourceDeletedOut(CamelModel):
+    """`DELETE /sources/:id`: what was removed."""
+
+    message: str
+    files_removed: int
+    chunks_removed: int
+
+
+class SyncRequest(CamelModel):
+    """`POST /sources/:id/sync`: full recomputes (vectors reused); incremental uses the cursor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: SyncType = SyncType.INCREMENTAL
+
+
+class SyncJobOut(CamelModel):
+    """A queued sync; `estimatedDuration` (seconds) comes from earlier syncs, else null."""
+
+    id: str
+    status: str
+    type: str
+    estimated_duration: int | None
+
+
+class SyncQueuedOut(CamelModel):
+    """`POST /sources/:id/sync`."""
+
+    job: SyncJobOut
+
+
+class JobListOut(CamelModel):
+    """`GET /jobs`."""
+
+    jobs: list[JobOut]
+    total: int
+
+
+class FileOut(CamelModel):
+    """An indexed file; `id` is its stable file id."""
+
+    id: str
+    path: str
+    language: str | None
+    size: int
+    last_modified: datetime | None
+    indexed_at: datetime | None
+
+
+class FileListOut(CamelModel):
+    """`GET /sources/:id/files`; pass `nextCursor` as `cursor` for the next page."""
+
+    files: list[FileOut]
+    total: int
+    next_cursor: str | None
+
+
+class HealthOut(CamelModel):
+    """`GET /health`: the store, Redis when configured, and the services syncs need."""
+
+    status: str
+    version: str
+    database: str
+    redis: str | None = None
+    services: dict[str, str]
+
+
+class ProbeOut(CamelModel):
+    """`/healthz` and `/readyz`."""
+
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

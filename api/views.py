@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from api.schemas import JobOut, JobStatsOut, SourceOut, SourceStatsOut
+from datetime import timedelta
+
+from api.schemas import FileOut, JobOut, JobStatsOut, SourceOut, SourceStatsOut
+from resources.files import IndexedFile
 from resources.lake import Lake
 from resources.source_stats import source_stats
-from resources.store.models import Source, SyncJob
+from resources.store.models import JobStatus, Source, SyncJob
 
 
 def source_view(source: Source, lake: Lake) -> SourceOut:
@@ -30,8 +33,13 @@ def source_view(source: Source, lake: Lake) -> SourceOut:
     )
 
 
-def job_view(job: SyncJob) -> JobOut:
-    """A job with its stats."""
+def job_view(job: SyncJob, *, typical_duration_s: float | None = None) -> JobOut:
+    """A job with its stats; a running one with a typical duration gets its likely end."""
+    estimated = (
+        job.started_at + timedelta(seconds=typical_duration_s)
+        if job.status is JobStatus.RUNNING and job.started_at and typical_duration_s is not None
+        else None
+    )
     return JobOut(
         id=job.id,
         source_id=job.source_id,
@@ -44,4 +52,17 @@ def job_view(job: SyncJob) -> JobOut:
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,
+        estimated_completion=estimated,
+    )
+
+
+def file_view(file: IndexedFile) -> FileOut:
+    """An indexed file as `GET /sources/:id/files` lists it."""
+    return FileOut(
+        id=file.file_id,
+        path=file.path,
+        language=file.language,
+        size=file.size,
+        last_modified=file.modified_at,
+        indexed_at=file.indexed_at,
     )

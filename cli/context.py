@@ -9,6 +9,9 @@ from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
 
+# The user the CLI acts as, and whose token `headwater up` prints.
+CLI_OWNER = "local"
+
 
 @dataclass
 class CliContext:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import click
 
 from api.views import job_view, source_view
-from cli.context import CliContext
+from cli.context import CLI_OWNER, CliContext
+from cli.openapi import openapi
 from cli.output import echo_lines, emit_json, job_lines, source_lines
-from cli.runner import daemon_running, run_in_process
+from cli.runner import run_in_process
+from cli.tokens import token
 from cli.up import up
 from resources.connectors import ConnectorError, validate_config
 from resources.dagster_home import dagster_instance
+from resources.dagster_runs import daemon_alive
+from resources.source_data import drop_source_data
 from resources.store import jobs, sources
 from resources.store.models import JobStatus, SyncType
 
-CLI_OWNER = "local"
 POLL_S = 0.5
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print seed 000's JSON shapes.")
@@ -32,6 +34,8 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(up)
+cli.add_command(token)
+cli.add_command(openapi)
 
 
 @cli.group("sources")
@@ -61,7 +65,7 @@ def sources_add(
             owner_id=CLI_OWNER,
             tenant_id=None,
             type=source_type,
-            name=name or _default_name(source_type, config),
+            name=name or sources.default_name(source_type, config),
             config=config,
         )
         job = jobs.create_job(session, source=source, type=SyncType.FULL, trigger="cli")
@@ -75,13 +79,6 @@ def sources_add(
         )
     else:
         click.echo(f"Added source {source_id}; first sync queued as job {job_id}.")
-
-
-def _default_name(source_type: str, config: dict[str, Any]) -> str:
-    for key in ("url", "path", "repo", "folderId"):
-        if key in config:
-            return str(config[key]).rstrip("/").rsplit("/", 1)[-1] or str(config[key])
-    return source_type
 
 
 @sources_group.command("list")
@@ -129,8 +126,7 @@ def sources_delete(obj: CliContext, source_id: str, as_json: bool) -> None:
             raise click.ClickException(f"Source with ID {source_id} not found")
         view = source_view(source, obj.lake)
         sources.delete_source(session, source)
-    for asset in ("raw_files", "documents", "chunks", "embeddings"):
-        obj.lake.drop(asset, source_id)
+    drop_source_data(obj.lake, source_id)
     result = {
         "message": "Source deleted",
         "filesRemoved": view.stats.files_indexed,
@@ -165,7 +161,7 @@ def sync(obj: CliContext, source_id: str, full: bool, wait: bool, as_json: bool)
         )
         job_id = job.id
     instance = dagster_instance(obj.settings)
-    if not daemon_running(instance):
+    if not daemon_alive(instance):
         run_in_process(settings=obj.settings, instance=instance, store=obj.store, job_id=job_id)
     elif wait:
         _wait(obj, job_id, show_bar=not as_json)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -10,21 +9,12 @@ from dagster import DagsterInstance
 
 from connector_assets.definitions import build_definitions
 from connector_assets.jobs import sync_run_config, sync_run_tags
-from connector_assets.partitions import sources_partitions
+from resources.dagster_runs import add_partition
 from resources.metadata import MetadataStore
 from resources.settings import Settings
 from resources.store import jobs
 from resources.store.models import SyncType
 from sensors.job_updates import apply_run_status
-
-HEARTBEAT_TOLERANCE_S = 60
-SENSOR_DAEMON = "SENSOR"
-
-
-def daemon_running(instance: DagsterInstance) -> bool:
-    """Whether a Dagster daemon's sensor loop beat recently (so it will pick up queued jobs)."""
-    beat = instance.get_daemon_heartbeats().get(SENSOR_DAEMON)
-    return beat is not None and time.time() - beat.timestamp < HEARTBEAT_TOLERANCE_S
 
 
 def run_in_process(
@@ -38,9 +28,7 @@ def run_in_process(
             raise LookupError(f"Job {job_id} not found")
         source_id, sync_type, trigger = job.source_id, job.type, job.trigger
         jobs.mark_running(session, job_id, run_id=run_id, started_at=datetime.now(UTC))
-    partitions = sources_partitions.name or "sources"
-    if not instance.has_dynamic_partition(partitions, source_id):
-        instance.add_dynamic_partitions(partitions, [source_id])
+    add_partition(instance, source_id)
     definition = build_definitions(settings).resolve_job_def("sync_source")
     definition.execute_in_process(
         instance=instance,

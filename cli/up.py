@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from cli.context import CliContext
+from api.auth import mint_token, signing_secret
+from cli.context import CLI_OWNER, CliContext
 from resources.dagster_home import PROJECT_ROOT, WORKSPACE_YAML, prepare_dagster_home
 from resources.store import jobs, sources
 from resources.store.engine import session_factory
@@ -20,6 +22,7 @@ from resources.store.models import SyncType
 
 logger = logging.getLogger(__name__)
 DEMO_NAME = "headwater (demo)"
+UP_TOKEN_TTL = timedelta(days=7)
 
 
 @click.command()
@@ -37,7 +40,15 @@ def up(obj: CliContext, host: str, api_port: int, dagster_port: int, demo: bool)
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     commands = {
-        "api": [str(bin_dir / "uvicorn"), "api.main:app", "--host", host, "--port", str(api_port)],
+        "api": [
+            str(bin_dir / "uvicorn"),
+            "--factory",
+            "api.main:create_app",
+            "--host",
+            host,
+            "--port",
+            str(api_port),
+        ],
         "dagster-webserver": [
             str(bin_dir / "dagster-webserver"),
             "-w",
@@ -56,6 +67,8 @@ def up(obj: CliContext, host: str, api_port: int, dagster_port: int, demo: bool)
     click.echo(f"API       http://{host}:{api_port}/health")
     click.echo(f"Dagster   http://{host}:{dagster_port}/assets")
     click.echo(f"Home      {obj.settings.resolved_home}")
+    bearer = mint_token(signing_secret(obj.settings), user=CLI_OWNER, ttl=UP_TOKEN_TTL)
+    click.echo(f"Token     {bearer}  (user {CLI_OWNER}, {UP_TOKEN_TTL.days} days)")
     try:
         while all(child.poll() is None for child in children.values()):
             time.sleep(1)
@@ -82,7 +95,7 @@ def _ensure_demo_source(obj: CliContext) -> None:
             return
         source = sources.create_source(
             session,
-            owner_id="local",
+            owner_id=CLI_OWNER,
             tenant_id=None,
             type="git",
             name=DEMO_NAME,

@@ -26,11 +26,11 @@ from connector_assets.normalize import NORMALIZER_VERSION
 from connector_assets.partitions import sources_partitions
 from connector_assets.progress import JobProgress
 from connector_assets.resources import PipelineSettings
-from connector_assets.tags import JOB_TAG
 from resources import duck
 from resources.embedders import EmbedderResource
 from resources.lake import Lake, LakeVersion
 from resources.metadata import MetadataStore
+from resources.run_tags import JOB_TAG
 from resources.store import sources
 
 GROUP = "ingestion"

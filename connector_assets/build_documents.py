@@ -17,6 +17,8 @@ from connector_assets.progress import JobProgress
 from resources import duck
 from resources.lake import Lake, LakeVersion
 
+UNKNOWN_LANGUAGE = "unknown"
+
 # Documents whose file kept its path and bytes are carried over from the last version; a
 # file that could not be fetched (no hash) keeps its skipped document until its bytes arrive.
 CARRIED = """
@@ -45,6 +47,17 @@ class DocumentsReport:
     skipped_now: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     languages: Counter[str] = field(default_factory=Counter)
+    indexed_bytes: int = 0
+
+    def stats(self) -> dict[str, Any]:
+        """What `GET /sources/:id` shows of the version: files indexed, bytes, languages."""
+        return {
+            "filesIndexed": self.documents - self.skipped.total(),
+            "totalSize": self.indexed_bytes,
+            "languages": {
+                name: n for name, n in self.languages.most_common() if name != UNKNOWN_LANGUAGE
+            },
+        }
 
 
 def build_documents(
@@ -80,9 +93,9 @@ def build_documents(
         for batch in duck.stream(con, TO_NORMALIZE, rows=256):
             writer.write_rows(list(_documents(batch, max_file_bytes, report)))
             progress.update(done=report.normalized, total=total, stats={})
-        writer.meta = {"settings": settings, "input": plan.input}
+        _summarize(con, lake, writer.snapshot(asset="documents", partition=source_id), report)
+        writer.meta = {"settings": settings, "input": plan.input, "stats": report.stats()}
     assert writer.committed is not None
-    _summarize(con, lake, writer.committed, report)
     return writer.committed, report
 
 
@@ -116,15 +129,19 @@ def _documents(
 
 
 def _summarize(con: Any, lake: Lake, version: LakeVersion, report: DocumentsReport) -> None:
+    """Figures of the whole new version, kept with it so readers need not scan it."""
     lake.register(con, "docs", version)
     report.documents = version.rows
+    report.indexed_bytes = duck.scalar(
+        con, "SELECT coalesce(sum(size), 0) FROM docs WHERE skip_reason IS NULL"
+    )
     for reason, count in con.execute(
         "SELECT skip_reason, count(*) FROM docs WHERE skip_reason IS NOT NULL GROUP BY 1"
     ).fetchall():
         report.skipped[reason] = count
     for language, count in con.execute(
-        "SELECT coalesce(language, 'unknown'), count(*) FROM docs "
-        "WHERE skip_reason IS NULL GROUP BY 1"
+        "SELECT coalesce(language, ?), count(*) FROM docs WHERE skip_reason IS NULL GROUP BY 1",
+        [UNKNOWN_LANGUAGE],
     ).fetchall():
         report.languages[language] = count
     report.text_bytes = duck.scalar(con, "SELECT coalesce(sum(strlen(text)), 0) FROM docs")

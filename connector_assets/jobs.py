@@ -8,7 +8,7 @@ import dagster as dg
 
 from connector_assets.assets import sync_assets
 from connector_assets.partitions import sources_partitions
-from connector_assets.tags import JOB_TAG, SOURCE_TAG, SYNC_TYPE_TAG, TRIGGER_TAG
+from resources.run_tags import JOB_TAG, SOURCE_TAG, SYNC_TYPE_TAG, TRIGGER_TAG
 
 CONFIGURABLE_STAGES = ("raw_files", "documents", "chunks")
 

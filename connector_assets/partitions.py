@@ -2,4 +2,6 @@
 
 from dagster import DynamicPartitionsDefinition
 
-sources_partitions = DynamicPartitionsDefinition(name="sources")
+from resources.run_tags import SOURCES_PARTITIONS
+
+sources_partitions = DynamicPartitionsDefinition(name=SOURCES_PARTITIONS)

@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,18 @@ class VersionWriter:
         if not self.buckets:
             self._write_part(EMPTY_BUCKET, self.schema.empty_table())
 
+    def snapshot(self, *, asset: str, partition: str) -> LakeVersion:
+        """The version as written so far (not committed): to query it before its meta is set."""
+        self.finish()
+        return LakeVersion(
+            asset=asset,
+            partition=partition,
+            name=self.directory.rsplit("/", 1)[-1],
+            buckets={b: tuple(parts) for b, parts in self.buckets.items()},
+            meta=self.meta,
+            committed_at="",
+        )
+
 
 class Lake(ConfigurableResource):
     """Versioned Parquet tables per asset and partition under a local path or object-store URL."""
@@ -245,12 +257,8 @@ class Lake(ConfigurableResource):
         """Switch the partition to the writer's version and prune parts no pointer needs."""
         fs, _ = self._filesystem()
         previous = self.current(asset, partition)
-        version = LakeVersion(
-            asset=asset,
-            partition=partition,
-            name=writer.directory.rsplit("/", 1)[-1],
-            buckets={b: tuple(parts) for b, parts in writer.buckets.items()},
-            meta=writer.meta,
+        version = replace(
+            writer.snapshot(asset=asset, partition=partition),
             committed_at=datetime.now(UTC).isoformat(),
         )
         doc = {

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -27,6 +30,32 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=512, ge=32, le=8192)
     chunk_overlap_tokens: int = Field(default=64, ge=0, le=1024)
     max_file_bytes: int = Field(default=5_000_000, ge=1, description="Larger files are skipped.")
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="Outside development, secrets must be given; nothing is generated.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 key of API bearer tokens; in development, generated into home if unset.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for rate-limit counters; the metadata store if unset."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser."
+    )
+    rate_limit_create_source: str = Field(
+        default="10/hour", description="Per user, for `POST /sources` (limits notation)."
+    )
+    rate_limit_sync: str = Field(
+        default="5 per 15 minutes", description="Per user, for `POST /sources/:id/sync`."
+    )
+    rate_limit_default: str = Field(
+        default="100/minute", description="Per user, for every other authenticated route."
+    )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1, description="Larger request bodies get 413."
+    )
 
     @model_validator(mode="after")
     def _overlap_below_budget(self) -> Settings:
@@ -34,6 +63,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HEADWATER_CHUNK_OVERLAP_TOKENS must be smaller than HEADWATER_CHUNK_MAX_TOKENS"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> Settings:
+        if self.environment != "development":
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if len(secret) < MIN_SECRET_CHARS:
+                raise ValueError(
+                    f"HEADWATER_JWT_SECRET must be set to at least {MIN_SECRET_CHARS} characters"
+                    " outside development"
+                )
         return self
 
     @property

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 
-from connector_assets.tags import JOB_TAG
 from resources.metadata import MetadataStore
+from resources.run_tags import JOB_TAG
 from resources.store import jobs, sources
 from resources.store.models import JobStatus, SourceStatus
 

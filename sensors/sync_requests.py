@@ -6,8 +6,8 @@ import dagster as dg
 
 from connector_assets.jobs import sync_run_config, sync_run_tags, sync_source
 from connector_assets.partitions import sources_partitions
-from connector_assets.tags import JOB_TAG
 from resources.metadata import MetadataStore
+from resources.run_tags import JOB_TAG, SOURCES_PARTITIONS
 from resources.store import jobs, sources
 from resources.store.models import SyncType
 from sensors.job_updates import apply_run_status
@@ -24,7 +24,7 @@ PartitionsRequest = dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsR
 def sync_requests(context: dg.SensorEvaluationContext, store: MetadataStore) -> dg.SensorResult:
     """Request a run per queued job; add and remove partitions as sources come and go."""
     instance = context.instance
-    existing = set(instance.get_dynamic_partitions(sources_partitions.name or "sources"))
+    existing = set(instance.get_dynamic_partitions(SOURCES_PARTITIONS))
     with store.session() as session:
         wanted = sources.all_source_ids(session)
         queued = [

@@ -294,7 +294,12 @@ class LocalConnector(BaseConnector):
 
 
 def _root(config: Mapping[str, Any]) -> Path:
-    root = Path(config["path"]).expanduser()
+    try:
+        root = Path(config["path"]).expanduser()
+    except RuntimeError as error:  # `~name` of a user this machine does not know
+        raise ConfigError(
+            f"config.path: {config['path']!r} names an unknown user's home", field="config.path"
+        ) from error
     if not root.is_absolute():
         raise ConfigError(
             f"config.path: {config['path']!r} is not an absolute path after expanding ~",

@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,3 +68,9 @@ def session_factory(url: str) -> sessionmaker[Session]:
     engine = make_engine(url)
     migrate(engine)
     return make_session_factory(engine)
+
+
+def ping(factory: sessionmaker[Session]) -> None:
+    """Run a trivial query; raises if the store cannot answer."""
+    with factory() as session:
+        session.execute(text("SELECT 1"))

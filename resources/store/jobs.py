@@ -155,3 +155,27 @@ def running_jobs(session: Session, *, limit: int = 500) -> Sequence[SyncJob]:
         .order_by(SyncJob.created_at, SyncJob.id)
         .limit(limit)
     ).all()
+
+
+def typical_duration(session: Session, *, source_id: str) -> float | None:
+    """Median wall seconds of the source's recent completed syncs; None without history."""
+    durations = sorted(finished_durations(session, source_id=source_id))
+    if not durations:
+        return None
+    middle = len(durations) // 2
+    if len(durations) % 2:
+        return durations[middle]
+    return (durations[middle - 1] + durations[middle]) / 2
+
+
+def cancel_job(session: Session, job_id: str) -> SyncJob | None:
+    """Mark an unfinished job cancelled and give its source back its previous status.
+
+    Returns the job, or None if it had already finished (nothing changes then).
+    """
+    job = mark_finished(session, job_id, status=JobStatus.CANCELLED)
+    if job is None:
+        return None
+    if job.source.status is SourceStatus.SYNCING:
+        job.source.status = SourceStatus.SYNCED if job.source.last_sync_at else SourceStatus.PENDING
+    return job

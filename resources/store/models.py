@@ -135,3 +135,14 @@ class SyncJob(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     source: Mapped[Source] = relationship(back_populates="jobs")
+
+
+class RateLimitCounter(Base):
+    """A fixed-window request counter shared by every API process (when Redis is not used)."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int]
+    # Epoch seconds, as the `limits` library speaks them.
+    expires_at: Mapped[float]

@@ -79,3 +79,11 @@ def record_sync_outcome(
     if finished_at is not None:
         source.last_sync_at = finished_at
         source.last_sync_duration_s = duration_s
+
+
+def default_name(type: str, config: dict[str, Any]) -> str:
+    """A display name from the config (last part of its url or path), else the type."""
+    for key in ("url", "path", "repo", "folderId"):
+        if key in config:
+            return str(config[key]).rstrip("/").rsplit("/", 1)[-1] or str(config[key])
+    return type

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, RunsFilter
 
-from connector_assets.tags import JOB_TAG, SOURCE_TAG
 from resources.dagster_home import WORKSPACE_YAML, prepare_dagster_home
 from resources.metadata import MetadataStore
+from resources.run_tags import JOB_TAG, SOURCE_TAG
 from resources.settings import get_settings
 from resources.store import jobs, sources
 from resources.store.models import JobStatus, SyncType

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from resources.metadata import MetadataStore
 from resources.store import jobs, sources
-from resources.store.engine import session_factory
+from resources.store.engine import MIGRATIONS_DIR, session_factory
 from resources.store.models import JobStatus, SourceStatus, SyncType
 
 
@@ -46,7 +47,8 @@ def test_migrations_create_the_schema(store: MetadataStore) -> None:
     tables = set(inspect(engine).get_table_names())
     assert {"sources", "sync_jobs", "alembic_version"} <= tables
     with store.session() as session:
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
 def test_sources_are_scoped_to_their_owner(store: MetadataStore) -> None:

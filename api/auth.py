@@ -1,0 +1,101 @@
+"""Bearer tokens: HS256 JWTs; `sub` is the user, an optional `tenant` scopes a workspace."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+
+from resources.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+SECRET_FILE = "jwt_secret"
+MAX_ID_CHARS = 128  # the width of owner_id and tenant_id in the store
+LEEWAY_S = 10
+
+
+class InvalidToken(ValueError):
+    """The token is malformed, wrongly signed, expired or lacks a usable `sub`."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Who a request acts for."""
+
+    id: str
+    tenant: str | None = None
+
+
+def signing_secret(settings: Settings) -> str:
+    """`HEADWATER_JWT_SECRET`; in development, a random one kept in the home folder.
+
+    Settings refuse to load outside development without a secret, so nothing is
+    generated there.
+    """
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    path = settings.resolved_home / SECRET_FILE
+    if not path.exists():
+        _create_secret(path)
+        logger.warning(
+            "HEADWATER_JWT_SECRET is unset: generated a development signing key in %s", path
+        )
+    return path.read_text().strip()
+
+
+def _create_secret(path: Path) -> None:
+    """Write a new key atomically; when two processes race, the first one's key wins."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    staging.write_text(secrets.token_urlsafe(48))
+    staging.chmod(0o600)
+    try:
+        os.link(staging, path)
+    except FileExistsError:
+        logger.debug("another process created %s first", path)
+    finally:
+        staging.unlink()
+
+
+def mint_token(secret: str, *, user: str, tenant: str | None = None, ttl: timedelta) -> str:
+    """A signed token for `user` (and `tenant`) that expires after `ttl`."""
+    if not user or len(user) > MAX_ID_CHARS:
+        raise ValueError(f"user must be 1 to {MAX_ID_CHARS} characters")
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {"sub": user, "iat": now, "exp": now + ttl}
+    if tenant is not None:
+        claims["tenant"] = tenant
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_token(secret: str, token: str) -> User:
+    """The user a token names.
+
+    Raises:
+        InvalidToken: Malformed, wrongly signed, expired, or without `sub`/`exp`.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "exp"]},
+            leeway=LEEWAY_S,
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise InvalidToken("token expired") from error
+    except jwt.InvalidTokenError as error:
+        raise InvalidToken(f"invalid token: {error}") from error
+    subject, tenant = claims.get("sub"), claims.get("tenant")
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_ID_CHARS:
+        raise InvalidToken(f"`sub` must be a string of 1 to {MAX_ID_CHARS} characters")
+    if tenant is not None and (not isinstance(tenant, str) or not 0 < len(tenant) <= MAX_ID_CHARS):
+        raise InvalidToken(f"`tenant` must be a string of 1 to {MAX_ID_CHARS} characters")
+    return User(id=subject, tenant=tenant)

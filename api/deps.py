@@ -1,0 +1,134 @@
+"""Dependencies of the routes, as `Annotated` aliases: settings, session, user, lake, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from dagster import DagsterInstance
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.auth import InvalidToken, User, decode_token
+from api.errors import ApiError, ErrorCode, job_not_found, source_not_found, unauthorized
+from api.middleware import QUOTA_STATE
+from api.ratelimit import RateLimiter
+from api.state import AppState
+from resources.lake import Lake
+from resources.settings import Settings
+from resources.store import jobs, sources
+from resources.store.engine import session_factory, transaction
+from resources.store.models import Source, SyncJob
+
+bearer = HTTPBearer(auto_error=False, description="A token from `headwater token --user NAME`.")
+
+
+def get_state(request: Request) -> AppState:
+    """What the app opened at start-up."""
+    state: AppState = request.app.state.headwater
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    """The settings the app started with."""
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_session(settings: SettingsDep) -> Iterator[Session]:
+    """A transaction for the request: committed before the response goes out, else rolled back."""
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        yield session
+
+
+# scope="function": the commit happens before the response is sent, so a 201 means stored.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_lake(state: StateDep) -> Lake:
+    """The lake."""
+    return state.lake
+
+
+LakeDep = Annotated[Lake, Depends(get_lake)]
+
+
+def get_instance(state: StateDep) -> DagsterInstance:
+    """The Dagster instance of these settings, opened on first use."""
+    return state.instance()
+
+
+InstanceDep = Annotated[DagsterInstance, Depends(get_instance)]
+
+
+def get_current_user(
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    """The user of the bearer token; 401 UNAUTHORIZED for anything else."""
+    if credentials is None:
+        raise unauthorized("Missing bearer token (Authorization: Bearer <token>)")
+    if credentials.scheme.lower() != "bearer":
+        raise unauthorized("Authorization must use the Bearer scheme")
+    try:
+        return decode_token(state.jwt_secret, credentials.credentials)
+    except InvalidToken as error:
+        raise unauthorized(str(error)) from error
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_rate_limiter(state: StateDep) -> RateLimiter:
+    """The shared rate limiter."""
+    return state.limiter
+
+
+def enforce_rate_limit(
+    request: Request, user: CurrentUser, limiter: Annotated[RateLimiter, Depends(get_rate_limiter)]
+) -> None:
+    """Count the request against its route's limit; 429 RATE_LIMITED past it."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    quota = limiter.hit(method=request.method, route_path=path, user=user.id)
+    # The middleware adds the X-RateLimit-* headers to whatever response follows.
+    request.scope["state"][QUOTA_STATE] = quota
+    if not quota.allowed:
+        raise ApiError(
+            429,
+            ErrorCode.RATE_LIMITED,
+            f"Rate limit of {quota.limit} requests exceeded; retry after the window resets",
+            details={"limit": quota.limit, "resetAt": int(quota.reset_at)},
+            headers=quota.headers(),
+        )
+
+
+RateLimited = Depends(enforce_rate_limit)
+
+
+def get_owned_source(source_id: str, session: SessionDep, user: CurrentUser) -> Source:
+    """The path's source if the user owns it; 404 SOURCE_NOT_FOUND otherwise, never its data."""
+    source = sources.get_source(session, source_id, owner_id=user.id)
+    if source is None:
+        raise source_not_found(source_id)
+    return source
+
+
+OwnedSource = Annotated[Source, Depends(get_owned_source)]
+
+
+def get_owned_job(job_id: str, session: SessionDep, user: CurrentUser) -> SyncJob:
+    """The path's job if the user owns it; 404 JOB_NOT_FOUND otherwise."""
+    job = jobs.get_job(session, job_id, owner_id=user.id)
+    if job is None:
+        raise job_not_found(job_id)
+    return job
+
+
+OwnedJob = Annotated[SyncJob, Depends(get_owned_job)]

@@ -1,0 +1,155 @@
+"""One error shape everywhere: `{"error": {"code", "message", "details"}}` with seed 000's codes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import ErrorBody, ErrorOut
+
+
+class ErrorCode(enum.StrEnum):
+    """Codes of seed 000, plus the HTTP-level ones it leaves unnamed."""
+
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    SOURCE_NOT_FOUND = "SOURCE_NOT_FOUND"
+    JOB_NOT_FOUND = "JOB_NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    CONFLICT = "CONFLICT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    PROVIDER_ERROR = "PROVIDER_ERROR"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
+HTTP_CODES: Mapping[int, ErrorCode] = {
+    400: ErrorCode.VALIDATION_ERROR,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+    502: ErrorCode.PROVIDER_ERROR,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+}
+
+
+class ApiError(Exception):
+    """An error answered as it is: status, code, message, details and extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: ErrorCode,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+
+
+def source_not_found(source_id: str) -> ApiError:
+    """404 for a source that does not exist or belongs to someone else (indistinguishable)."""
+    return ApiError(404, ErrorCode.SOURCE_NOT_FOUND, f"Source with ID {source_id} not found")
+
+
+def job_not_found(job_id: str) -> ApiError:
+    """404 for a job that does not exist or belongs to someone else (indistinguishable)."""
+    return ApiError(404, ErrorCode.JOB_NOT_FOUND, f"Job with ID {job_id} not found")
+
+
+def unauthorized(message: str) -> ApiError:
+    """401 with the challenge RFC 6750 asks for."""
+    return ApiError(
+        401, ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": 'Bearer realm="api"'}
+    )
+
+
+def validation_error(message: str, *, details: Mapping[str, Any] | None = None) -> ApiError:
+    """400 VALIDATION_ERROR."""
+    return ApiError(400, ErrorCode.VALIDATION_ERROR, message, details=details)
+
+
+def error_response(
+    status: int,
+    code: ErrorCode,
+    message: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The JSON response of an error."""
+    body = ErrorOut(error=ErrorBody(code=code.value, message=message, details=dict(details or {})))
+    return JSONResponse(body.dump(), status_code=status, headers=dict(headers or {}))
+
+
+def error_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry documenting the error shape."""
+    return {"model": ErrorOut, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: error_doc("VALIDATION_ERROR: the request is invalid; `details.errors` names fields."),
+    401: error_doc("UNAUTHORIZED: no, malformed, wrongly signed or expired bearer token."),
+    413: error_doc("PAYLOAD_TOO_LARGE: the request body is over the configured cap."),
+    429: error_doc("RATE_LIMITED: see `Retry-After` and `X-RateLimit-*`."),
+    500: error_doc("INTERNAL_ERROR: `details.requestId` identifies the request in the logs."),
+}
+SOURCE_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("SOURCE_NOT_FOUND")}
+JOB_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("JOB_NOT_FOUND")}
+
+
+async def _api_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return error_response(
+        error.status, error.code, error.message, details=error.details, headers=error.headers
+    )
+
+
+async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {"field": ".".join(str(part) for part in problem["loc"]), "message": problem["msg"]}
+        for problem in error.errors()
+    ]
+    first = problems[0] if problems else {"field": "request", "message": "invalid"}
+    return error_response(
+        400,
+        ErrorCode.VALIDATION_ERROR,
+        f"{first['field']}: {first['message']}",
+        details={"field": first["field"], "errors": problems},
+    )
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = HTTP_CODES.get(error.status_code, ErrorCode.INTERNAL_ERROR)
+    phrase = HTTPStatus(error.status_code).phrase
+    message = error.detail if isinstance(error.detail, str) else phrase
+    return error_response(error.status_code, code, message, headers=error.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer FastAPI's and Starlette's own errors in the one error shape."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

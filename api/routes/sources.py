@@ -1,0 +1,121 @@
+"""Sources: connect, list, show, sync and delete."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+
+from api.deps import CurrentUser, InstanceDep, LakeDep, OwnedSource, RateLimited, SessionDep
+from api.errors import ERROR_RESPONSES, SOURCE_MISSING, validation_error
+from api.schemas import (
+    QueuedJobOut,
+    SourceCreate,
+    SourceCreatedOut,
+    SourceDeletedOut,
+    SourceListOut,
+    SourceOut,
+    SourceSummaryOut,
+    SyncJobOut,
+    SyncQueuedOut,
+    SyncRequest,
+)
+from api.views import source_view
+from resources import dagster_runs
+from resources.connectors import ConfigError, validate_config
+from resources.source_data import drop_source_data
+from resources.source_stats import source_stats
+from resources.store import jobs, sources
+from resources.store.models import SyncType
+
+# How long a delete waits for a terminated run to stop before dropping its data.
+CANCEL_WAIT_S = 15.0
+# Far past any real listing, and within the 64-bit integers databases take.
+MAX_OFFSET = 1_000_000
+
+router = APIRouter(
+    prefix="/sources", tags=["sources"], dependencies=[RateLimited], responses=ERROR_RESPONSES
+)
+
+
+@router.get("")
+def list_sources(
+    session: SessionDep,
+    lake: LakeDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> SourceListOut:
+    """List the current user's sources, newest first, with their indexed figures."""
+    rows, total = sources.list_sources(session, owner_id=user.id, limit=limit, offset=offset)
+    return SourceListOut(sources=[source_view(source, lake) for source in rows], total=total)
+
+
+@router.post("", status_code=201)
+def create_source(
+    body: SourceCreate, session: SessionDep, user: CurrentUser, instance: InstanceDep
+) -> SourceCreatedOut:
+    """Connect a source (config checked against its connector's schema) and queue a full sync."""
+    try:
+        config = validate_config(body.type, body.config)
+    except ConfigError as error:
+        raise validation_error(error.message, details=error.details) from error
+    source = sources.create_source(
+        session,
+        owner_id=user.id,
+        tenant_id=user.tenant,
+        type=body.type,
+        name=body.name or sources.default_name(body.type, config),
+        config=config,
+    )
+    job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
+    dagster_runs.add_partition(instance, source.id)
+    return SourceCreatedOut(
+        source=SourceSummaryOut(
+            id=source.id, type=source.type, name=source.name, status=source.status.value
+        ),
+        sync_job=QueuedJobOut(id=job.id, status=job.status.value),
+    )
+
+
+@router.get("/{source_id}", responses=SOURCE_MISSING)
+def get_source(source: OwnedSource, lake: LakeDep) -> SourceOut:
+    """Show one source with its indexed figures (files, size, languages, chunks)."""
+    return source_view(source, lake)
+
+
+@router.delete("/{source_id}", responses=SOURCE_MISSING)
+def delete_source(
+    source: OwnedSource, session: SessionDep, lake: LakeDep, instance: InstanceDep
+) -> SourceDeletedOut:
+    """Disconnect a source: stop its runs, drop its partition, its jobs and its lake data."""
+    removed = source_stats(lake, source.id)
+    runs = dagster_runs.unfinished_runs(instance, source_id=source.id)
+    dagster_runs.cancel_runs(instance, runs, wait_s=CANCEL_WAIT_S)
+    dagster_runs.drop_partition(instance, source.id)
+    sources.delete_source(session, source)
+    drop_source_data(lake, source.id)
+    return SourceDeletedOut(
+        message="Source deleted",
+        files_removed=removed.files_indexed,
+        chunks_removed=removed.chunks,
+    )
+
+
+@router.post("/{source_id}/sync", status_code=202, responses=SOURCE_MISSING)
+def sync_source(
+    source: OwnedSource, session: SessionDep, body: Annotated[SyncRequest | None, Body()] = None
+) -> SyncQueuedOut:
+    """Queue a sync (incremental unless `type` is `full`); joins a sync already queued."""
+    sync_type = body.type if body is not None else SyncType.INCREMENTAL
+    job = jobs.enqueue_sync(session, source=source, type=sync_type, trigger="api")
+    typical = jobs.typical_duration(session, source_id=source.id)
+    return SyncQueuedOut(
+        job=SyncJobOut(
+            id=job.id,
+            status=job.status.value,
+            type=job.type.value,
+            estimated_duration=math.ceil(typical) if typical is not None else None,
+        )
+    )

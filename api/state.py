@@ -1,0 +1,55 @@
+"""What the app opens once at start-up and shares between requests."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from dagster import DagsterInstance
+
+from api.auth import signing_secret
+from api.ratelimit import RateLimiter, make_storage, rules_from
+from resources.dagster_home import dagster_instance
+from resources.lake import Lake
+from resources.settings import Settings
+from resources.store.engine import session_factory
+
+
+@dataclass
+class AppState:
+    """Settings, the lake, the signing key, the rate limiter and the Dagster instance."""
+
+    settings: Settings
+    lake: Lake
+    jwt_secret: str
+    limiter: RateLimiter
+    _instance: DagsterInstance | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings) -> AppState:
+        """Migrate the store and open what every request shares."""
+        sessions = session_factory(settings.resolved_database_url)
+        return cls(
+            settings=settings,
+            lake=Lake(url=settings.resolved_data_url),
+            jwt_secret=signing_secret(settings),
+            limiter=RateLimiter(
+                make_storage(redis_url=settings.redis_url, sessions=sessions),
+                rules=rules_from(settings),
+            ),
+        )
+
+    def instance(self) -> DagsterInstance:
+        """The Dagster instance, opened on first use (only deletes, cancels and health need it)."""
+        with self._lock:
+            if self._instance is None:
+                self._instance = dagster_instance(self.settings)
+            return self._instance
+
+    def close(self) -> None:
+        """Release the Dagster instance."""
+        with self._lock:
+            if self._instance is not None:
+                self._instance.dispose()
+                self._instance = None

@@ -1,0 +1,151 @@
+"""The API under uvicorn on a free loopback port, against its own HEADWATER_HOME."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.auth import mint_token
+from resources.dagster_home import PROJECT_ROOT
+
+SECRET = "test-signing-key-" + "x" * 32
+START_DEADLINE_S = 60
+MAX_REQUEST_BYTES = 4_096
+CLEARED = ("HEADWATER_DATABASE_URL", "HEADWATER_DATA_URL", "HEADWATER_REDIS_URL", "DAGSTER_HOME")
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server on `home`, free of the caller's Headwater settings."""
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    return {
+        **env,
+        "HEADWATER_HOME": str(home),
+        "HEADWATER_JWT_SECRET": SECRET,
+        "HEADWATER_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
+        **extra,
+    }
+
+
+@dataclass
+class ApiServer:
+    """A running API and helpers to call it as some user."""
+
+    url: str
+    home: Path
+    log: Path
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def client(self, user: str | None = None, *, tenant: str | None = None) -> httpx.Client:
+        """An HTTP client acting as `user` (a fresh random user if None)."""
+        token = mint_token(SECRET, user=user or new_user(), tenant=tenant, ttl=timedelta(hours=1))
+        client = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        self.clients.append(client)
+        return client
+
+    def anonymous(self) -> httpx.Client:
+        """An HTTP client without credentials."""
+        client = httpx.Client(base_url=self.url, timeout=60)
+        self.clients.append(client)
+        return client
+
+
+def new_user() -> str:
+    """A user id no other test (or earlier run, in a shared Redis) has used."""
+    return f"user-{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def run_server(home: Path, **env: str) -> Iterator[ApiServer]:
+    """Start `uvicorn --factory api.main:create_app` on `home`; stop it afterwards."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = home / f"api-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api.main:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=PROJECT_ROOT,
+            env=server_env(home, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ApiServer(url=f"http://127.0.0.1:{port}", home=home, log=log)
+    try:
+        _wait_until_up(server, process)
+        yield server
+    finally:
+        for client in server.clients:
+            client.close()
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_until_up(server: ApiServer, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_DEADLINE_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the API exited early:\n{server.log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"the API did not come up:\n{server.log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """One API on a fresh home for the module, rate limits counted in the metadata store."""
+    with run_server(tmp_path_factory.mktemp("api") / "home") as server:
+        yield server
+
+
+def notes_folder(root: Path, files: int = 3) -> Path:
+    """A folder of markdown and Python files for a `local` source."""
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(files):
+        (root / f"note{n}.md").write_text(f"# Note {n}\n\nBody of note {n}.\n")
+    return root
+
+
+def create_local_source(client: httpx.Client, folder: Path) -> dict[str, object]:
+    """POST /sources for a `local` folder; the 201 body."""
+    response = client.post("/sources", json={"type": "local", "config": {"path": str(folder)}})
+    assert response.status_code == 201, response.text
+    body: dict[str, object] = response.json()
+    return body

@@ -1,0 +1,206 @@
+"""End to end over HTTP with a real `dagster-daemon`: create, sync, list files, resync, delete."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from resources.dagster_home import DEFAULT_INSTANCE_YAML, WORKSPACE_YAML
+from tests.api.conftest import ApiServer, run_server, server_env
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_S = 240
+POLL_S = 0.2
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The API and one `dagster-daemon run` on one fresh home, for the whole module."""
+    home = tmp_path_factory.mktemp("flow") / "home"
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    shutil.copyfile(DEFAULT_INSTANCE_YAML, dagster_home / "dagster.yaml")
+    with (home / "daemon.log").open("wb") as log:
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],
+            env={**server_env(home), "DAGSTER_HOME": str(dagster_home)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        # Polling a job several times a second would soon pass 100 requests a minute.
+        with run_server(home, HEADWATER_RATE_LIMIT_DEFAULT="10000/minute") as server:
+            yield server
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+
+
+def _watch(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+    """Poll a job until it finishes; every state seen, in order."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
+        if not seen or (job["status"], job["progress"]) != (
+            seen[-1]["status"],
+            seen[-1]["progress"],
+        ):
+            seen.append(job)
+        if job["status"] in ("completed", "failed", "cancelled"):
+            return seen
+        time.sleep(POLL_S)
+    pytest.fail(f"job {job_id} did not finish: {seen[-1:]}")
+
+
+def _assert_progressed(seen: list[dict[str, Any]]) -> None:
+    statuses = [job["status"] for job in seen]
+    assert statuses[-1] == "completed", seen[-1]
+    assert "running" in statuses, statuses
+    order = {"queued": 0, "running": 1, "completed": 2}
+    assert [order[s] for s in statuses] == sorted(order[s] for s in statuses)
+    progress = [job["progress"] for job in seen]
+    assert progress == sorted(progress) and progress[-1] == 100
+    assert any(0 < p < 100 for p in progress), progress
+
+
+def _all_files(client: httpx.Client, source_id: str, **params: Any) -> list[dict[str, Any]]:
+    files: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"/sources/{source_id}/files", params=query).json()
+        files += page["files"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            assert len(files) == page["total"]
+            return files
+
+
+def _project(root: Path) -> Path:
+    for n in range(12):
+        (root / "docs").mkdir(parents=True, exist_ok=True)
+        (root / "docs" / f"guide{n:02d}.md").write_text(f"# Guide {n}\n\nHow to do thing {n}.\n")
+        (root / "src").mkdir(exist_ok=True)
+        (root / "src" / f"mod{n:02d}.py").write_text(f"def f{n}() -> int:\n    return {n}\n")
+    return root
+
+
+def test_local_source_end_to_end(stack: ApiServer, tmp_path: Path) -> None:
+    client = stack.client()
+    folder = _project(tmp_path / "project")
+    created = client.post("/sources", json={"type": "local", "config": {"path": str(folder)}})
+    assert created.status_code == 201, created.text
+    source_id = created.json()["source"]["id"]
+    job_id = created.json()["syncJob"]["id"]
+    assert created.json()["syncJob"]["status"] == "queued"
+
+    seen = _watch(client, job_id)
+    _assert_progressed(seen)
+    assert seen[-1]["stats"]["filesAdded"] == 24 and seen[-1]["stats"]["chunksCreated"] > 0
+
+    source = client.get(f"/sources/{source_id}").json()
+    assert source["status"] == "synced" and source["lastSyncAt"]
+    assert source["stats"]["filesIndexed"] == 24 and source["stats"]["chunksCreated"] > 0
+    assert source["stats"]["languages"] == {"markdown": 12, "python": 12}
+    assert source["stats"]["lastSyncDuration"] > 0
+
+    files = _all_files(client, source_id, limit=5)
+    paths = [f["path"] for f in files]
+    assert paths == sorted(paths) and len(set(paths)) == 24
+    assert all(f["id"] and f["size"] > 0 and f["indexedAt"] for f in files)
+    python = _all_files(client, source_id, language="python", limit=7)
+    assert {f["path"] for f in python} == {p for p in paths if p.endswith(".py")}
+    docs = _all_files(client, source_id, path="docs/guide0")
+    assert [f["path"] for f in docs] == [f"docs/guide{n:02d}.md" for n in range(10)]
+    assert client.get(f"/sources/{source_id}/files", params={"path": "nope/"}).json() == {
+        "files": [],
+        "total": 0,
+        "nextCursor": None,
+    }
+
+    (folder / "src" / "mod00.py").write_text("def f0() -> int:\n    return 100\n")
+    (folder / "docs" / "guide11.md").unlink()
+    (folder / "src" / "new.py").write_text("NEW = True\n")
+    resync = client.post(f"/sources/{source_id}/sync", json={"type": "incremental"})
+    assert resync.status_code == 202
+    queued = resync.json()["job"]
+    assert queued["type"] == "incremental" and queued["status"] == "queued"
+    assert isinstance(queued["estimatedDuration"], int) and queued["estimatedDuration"] >= 1
+    seen = _watch(client, queued["id"])
+    _assert_progressed(seen)
+    stats = seen[-1]["stats"]
+    assert (stats["filesAdded"], stats["filesChanged"], stats["filesDeleted"]) == (1, 1, 1)
+    running = [job for job in seen if job["status"] == "running"]
+    assert all(job["estimatedCompletion"] for job in running)
+    listed = client.get("/jobs", params={"sourceId": source_id}).json()
+    assert [j["id"] for j in listed["jobs"]] == [queued["id"], job_id]
+
+    before = client.get(f"/sources/{source_id}").json()["stats"]
+    deleted = client.delete(f"/sources/{source_id}")
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == {
+        "message": "Source deleted",
+        "filesRemoved": 24,
+        "chunksRemoved": before["chunksCreated"],
+    }
+    assert client.get(f"/sources/{source_id}").status_code == 404
+    assert client.get(f"/jobs/{job_id}").status_code == 404
+    assert not any((stack.home / "lake").glob(f"*/{source_id}"))
+    instance = DagsterInstance.from_config(str(stack.home / "dagster"))
+    assert source_id not in instance.get_dynamic_partitions("sources")
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        env={**os.environ, **GIT_ENV},
+    )
+
+
+def test_git_source_syncs_and_a_delete_stops_its_running_sync(
+    stack: ApiServer, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    for n in range(400):
+        (repo / f"file{n:03d}.md").write_text(f"# File {n}\n\n" + "Words and more words. " * 200)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "first")
+    client = stack.client()
+    created = client.post("/sources", json={"type": "git", "config": {"url": str(repo)}})
+    assert created.status_code == 201, created.text
+    source_id, job_id = created.json()["source"]["id"], created.json()["syncJob"]["id"]
+    deadline = time.monotonic() + DEADLINE_S
+    while client.get(f"/jobs/{job_id}").json()["status"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(POLL_S)
+    assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
+
+    deleted = client.delete(f"/sources/{source_id}")
+    assert deleted.status_code == 200, deleted.text
+    instance = DagsterInstance.from_config(str(stack.home / "dagster"))
+    runs = instance.get_runs(RunsFilter(tags={"headwater/source": source_id}))
+    assert len(runs) == 1
+    assert runs[0].status in (DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
+    assert client.get("/sources").json()["total"] == 0

@@ -1,0 +1,40 @@
+"""The signing key: required outside development, generated once per home inside it."""
+
+from __future__ import annotations
+
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from api.auth import InvalidToken, decode_token, mint_token, signing_secret
+from resources.settings import Settings
+
+
+def test_production_refuses_a_missing_or_short_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="HEADWATER_JWT_SECRET"):
+        Settings(home=tmp_path, environment="production")
+    with pytest.raises(ValidationError, match="HEADWATER_JWT_SECRET"):
+        Settings(home=tmp_path, environment="production", jwt_secret=SecretStr("changethis"))
+    key = "k" * 40
+    settings = Settings(home=tmp_path, environment="production", jwt_secret=SecretStr(key))
+    assert signing_secret(settings) == key
+    assert not (tmp_path / "jwt_secret").exists()
+
+
+def test_development_generates_one_private_key_per_home(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(home=tmp_path)
+    first = signing_secret(settings)
+    assert "generated a development signing key" in caplog.text
+    assert signing_secret(Settings(home=tmp_path)) == first and len(first) >= 32
+    assert stat.S_IMODE((tmp_path / "jwt_secret").stat().st_mode) == 0o600
+    assert signing_secret(Settings(home=tmp_path / "other")) != first
+    token = mint_token(first, user="dev", tenant="acme", ttl=timedelta(minutes=1))
+    user = decode_token(first, token)
+    assert (user.id, user.tenant) == ("dev", "acme")
+    with pytest.raises(InvalidToken):
+        decode_token(signing_secret(Settings(home=tmp_path / "other")), token)
