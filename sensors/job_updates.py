@@ -8,8 +8,8 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
-from resources.store import jobs, sources
-from resources.store.models import JobStatus, SourceStatus
+from resources.store import jobs
+from resources.store.models import JobStatus
 
 FINAL_STATUSES = {
     DagsterRunStatus.SUCCESS: JobStatus.COMPLETED,
@@ -26,44 +26,17 @@ def apply_run_status(store: MetadataStore, instance: DagsterInstance, run: Dagst
     record = instance.get_run_record_by_id(run.run_id)
     started = _timestamp(record.start_time if record else None)
     ended = _timestamp(record.end_time if record else None)
+    status = FINAL_STATUSES.get(run.status)
+    error = _failure_message(instance, run.run_id) if status is JobStatus.FAILED else None
     with store.session() as session:
-        job = jobs.get_job(session, job_id)
-        if job is None:
-            return
         if run.status == DagsterRunStatus.STARTED:
             jobs.mark_running(
                 session, job_id, run_id=run.run_id, started_at=started or datetime.now(UTC)
             )
-            return
-        status = FINAL_STATUSES.get(run.status)
-        if status is None:
-            return
-        error = _failure_message(instance, run.run_id) if status is JobStatus.FAILED else None
-        closed = jobs.mark_finished(
-            session, job_id, status=status, run_id=run.run_id, error=error, completed_at=ended
-        )
-        if closed is None:
-            return
-        if status is JobStatus.COMPLETED:
-            duration = (
-                (closed.completed_at - closed.started_at).total_seconds()
-                if (closed.completed_at and closed.started_at)
-                else None
+        elif status is not None:
+            jobs.close_job(
+                session, job_id, status=status, run_id=run.run_id, error=error, completed_at=ended
             )
-            sources.record_sync_outcome(
-                session,
-                job.source_id,
-                status=SourceStatus.SYNCED,
-                finished_at=closed.completed_at,
-                duration_s=duration,
-            )
-        elif status is JobStatus.FAILED:
-            sources.record_sync_outcome(
-                session, job.source_id, status=SourceStatus.ERROR, error=error
-            )
-        else:
-            previous = SourceStatus.SYNCED if job.source.last_sync_at else SourceStatus.PENDING
-            sources.record_sync_outcome(session, job.source_id, status=previous)
 
 
 def _timestamp(value: float | None) -> datetime | None:

@@ -47,7 +47,7 @@ def get_job(job: OwnedJob, session: SessionDep) -> JobOut:
 )
 def cancel_job(job: OwnedJob, session: SessionDep, instance: InstanceDep) -> JobOut:
     """Cancel a queued or running job; its Dagster run is terminated."""
-    if jobs.cancel_job(session, job.id) is None:
+    if jobs.close_job(session, job.id, status=JobStatus.CANCELLED) is None:
         raise ApiError(
             409,
             ErrorCode.CONFLICT,

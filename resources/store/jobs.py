@@ -124,7 +124,7 @@ def mark_running(session: Session, job_id: str, *, run_id: str, started_at: date
     job.source.status = SourceStatus.SYNCING
 
 
-def mark_finished(
+def close_job(
     session: Session,
     job_id: str,
     *,
@@ -133,7 +133,12 @@ def mark_finished(
     error: str | None = None,
     completed_at: datetime | None = None,
 ) -> SyncJob | None:
-    """Close a job once; later calls for a finished job change nothing."""
+    """Finish a job once and record what that means for its source.
+
+    Completed: the source is synced, with the time and duration of this sync. Failed: the
+    source shows the error. Cancelled: the source goes back to what it was before. Returns
+    None, changing nothing, when the job had already finished.
+    """
     job = session.get(SyncJob, job_id)
     if job is None or job.status.finished:
         return None
@@ -142,8 +147,18 @@ def mark_finished(
     job.error = error
     job.completed_at = completed_at or utcnow()
     job.started_at = job.started_at or job.completed_at
+    source = job.source
     if status is JobStatus.COMPLETED:
         job.progress = 100
+        source.status = SourceStatus.SYNCED
+        source.last_error = None
+        source.last_sync_at = job.completed_at
+        source.last_sync_duration_s = (job.completed_at - job.started_at).total_seconds()
+    elif status is JobStatus.FAILED:
+        source.status = SourceStatus.ERROR
+        source.last_error = error
+    elif source.status is SourceStatus.SYNCING:
+        source.status = SourceStatus.SYNCED if source.last_sync_at else SourceStatus.PENDING
     return job
 
 
@@ -166,16 +181,3 @@ def typical_duration(session: Session, *, source_id: str) -> float | None:
     if len(durations) % 2:
         return durations[middle]
     return (durations[middle - 1] + durations[middle]) / 2
-
-
-def cancel_job(session: Session, job_id: str) -> SyncJob | None:
-    """Mark an unfinished job cancelled and give its source back its previous status.
-
-    Returns the job, or None if it had already finished (nothing changes then).
-    """
-    job = mark_finished(session, job_id, status=JobStatus.CANCELLED)
-    if job is None:
-        return None
-    if job.source.status is SourceStatus.SYNCING:
-        job.source.status = SourceStatus.SYNCED if job.source.last_sync_at else SourceStatus.PENDING
-    return job

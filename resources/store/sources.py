@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from resources.store.models import Source, SourceStatus
+from resources.store.models import Source
 
 
 def create_source(
@@ -59,26 +58,6 @@ def delete_source(session: Session, source: Source) -> None:
     """Remove a source and, by cascade, its jobs."""
     session.delete(source)
     session.flush()
-
-
-def record_sync_outcome(
-    session: Session,
-    source_id: str,
-    *,
-    status: SourceStatus,
-    finished_at: datetime | None = None,
-    duration_s: float | None = None,
-    error: str | None = None,
-) -> None:
-    """Write a sync's effect on its source: status, last sync time and duration, last error."""
-    source = session.get(Source, source_id)
-    if source is None:
-        return
-    source.status = status
-    source.last_error = error
-    if finished_at is not None:
-        source.last_sync_at = finished_at
-        source.last_sync_duration_s = duration_s
 
 
 def default_name(type: str, config: dict[str, Any]) -> str:

@@ -88,9 +88,9 @@ def test_job_lifecycle_and_progress(store: MetadataStore) -> None:
         assert abs((job.started_at - started).total_seconds()) < 1
         assert jobs.queued_jobs(session) == []
     with store.session() as session:
-        closed = jobs.mark_finished(session, job_id, status=JobStatus.COMPLETED)
+        closed = jobs.close_job(session, job_id, status=JobStatus.COMPLETED)
         assert closed is not None and closed.progress == 100
-        assert jobs.mark_finished(session, job_id, status=JobStatus.FAILED, error="late") is None
+        assert jobs.close_job(session, job_id, status=JobStatus.FAILED, error="late") is None
     with store.session() as session:
         job = jobs.get_job(session, job_id)
         assert job is not None and job.status is JobStatus.COMPLETED and job.error is None
