@@ -6,6 +6,7 @@ import json
 import time
 
 import click
+from sqlalchemy.orm import Session
 
 from api.views import job_view, source_view
 from cli.context import CLI_OWNER, CliContext
@@ -19,7 +20,7 @@ from resources.dagster_home import dagster_instance
 from resources.dagster_runs import daemon_alive
 from resources.source_data import drop_source_data
 from resources.store import jobs, sources
-from resources.store.models import JobStatus, SyncType
+from resources.store.models import JobStatus, Source, SyncType
 
 POLL_S = 0.5
 
@@ -97,6 +98,14 @@ def sources_list(obj: CliContext, as_json: bool) -> None:
     click.echo(f"{total} source(s)")
 
 
+def _source(session: Session, source_id: str) -> Source:
+    """The source with this id, or a clean CLI error."""
+    source = sources.get_source(session, source_id)
+    if source is None:
+        raise click.ClickException(f"Source with ID {source_id} not found")
+    return source
+
+
 @sources_group.command("show")
 @click.argument("source_id")
 @json_option
@@ -104,10 +113,7 @@ def sources_list(obj: CliContext, as_json: bool) -> None:
 def sources_show(obj: CliContext, source_id: str, as_json: bool) -> None:
     """Show one source with its indexed figures."""
     with obj.store.session() as session:
-        source = sources.get_source(session, source_id)
-        if source is None:
-            raise click.ClickException(f"Source with ID {source_id} not found")
-        view = source_view(source, obj.lake)
+        view = source_view(_source(session, source_id), obj.lake)
     if as_json:
         emit_json(view.dump())
     else:
@@ -121,9 +127,7 @@ def sources_show(obj: CliContext, source_id: str, as_json: bool) -> None:
 def sources_delete(obj: CliContext, source_id: str, as_json: bool) -> None:
     """Delete a source, its jobs and its lake data."""
     with obj.store.session() as session:
-        source = sources.get_source(session, source_id)
-        if source is None:
-            raise click.ClickException(f"Source with ID {source_id} not found")
+        source = _source(session, source_id)
         view = source_view(source, obj.lake)
         sources.delete_source(session, source)
     drop_source_data(obj.lake, source_id)
@@ -150,9 +154,7 @@ def sources_delete(obj: CliContext, source_id: str, as_json: bool) -> None:
 def sync(obj: CliContext, source_id: str, full: bool, wait: bool, as_json: bool) -> None:
     """Queue a sync of SOURCE_ID; without a running daemon, run it here."""
     with obj.store.session() as session:
-        source = sources.get_source(session, source_id)
-        if source is None:
-            raise click.ClickException(f"Source with ID {source_id} not found")
+        source = _source(session, source_id)
         job = jobs.enqueue_sync(
             session,
             source=source,

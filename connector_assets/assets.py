@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
 from connector_assets.build_chunks import build_chunks
@@ -76,6 +77,22 @@ def _stage_metadata(version: LakeVersion, elapsed: float) -> dict[str, Any]:
         # Linux reports the peak in KiB.
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def _check_views(
+    lake: Lake, *, buckets: frozenset[str], **versions: LakeVersion | None
+) -> duckdb.DuckDBPyConnection:
+    """DuckDB views over the rebuilt buckets of the versions a check reads.
+
+    Rows only ever relate within a bucket, and inherited buckets passed their checks when
+    they were written.
+    """
+    con = duck.connect()
+    for view, version in versions.items():
+        if version is None:
+            raise dg.Failure(f"{view} has no committed version to check against")
+        lake.register(con, view, version, buckets=buckets)
+    return con
 
 
 def _check_specs(asset: str, names: dict[str, str]) -> list[dg.AssetCheckSpec]:
@@ -208,12 +225,12 @@ def chunks(
     )
     elapsed = time.perf_counter() - started
     progress.finish({"chunksCreated": report.created})
-    con = duck.connect()
-    # Rows only ever relate within a bucket, and inherited buckets passed when written.
-    lake.register(con, "chunks", version, buckets=report.rebuilt)
-    docs = lake.current("documents", context.partition_key)
-    assert docs is not None
-    lake.register(con, "docs", docs, buckets=report.rebuilt)
+    con = _check_views(
+        lake,
+        buckets=report.rebuilt,
+        chunks=version,
+        docs=lake.current("documents", context.partition_key),
+    )
     return dg.MaterializeResult(
         metadata={
             "chunks": report.chunks,
@@ -262,11 +279,12 @@ def embeddings(
             "chunksDeleted": report.deleted,
         }
     )
-    con = duck.connect()
-    lake.register(con, "vectors", version, buckets=report.rebuilt)
-    current_chunks = lake.current("chunks", context.partition_key)
-    assert current_chunks is not None
-    lake.register(con, "chunks", current_chunks, buckets=report.rebuilt)
+    con = _check_views(
+        lake,
+        buckets=report.rebuilt,
+        vectors=version,
+        chunks=lake.current("chunks", context.partition_key),
+    )
     metadata: dict[str, Any] = {
         "vectors": report.vectors,
         "chunks_embedded": report.embedded,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,17 +16,12 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from resources.dagster_home import DEFAULT_INSTANCE_YAML, WORKSPACE_YAML
 from tests.api.conftest import ApiServer, run_server, server_env
+from tests.gitrepo import commit_all, git
 
 pytestmark = pytest.mark.slow
 
 DEADLINE_S = 240
 POLL_S = 0.2
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
 
 
 @pytest.fixture(scope="module")
@@ -168,25 +162,15 @@ def test_local_source_end_to_end(stack: ApiServer, tmp_path: Path) -> None:
     assert source_id not in instance.get_dynamic_partitions("sources")
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        env={**os.environ, **GIT_ENV},
-    )
-
-
 def test_git_source_syncs_and_a_delete_stops_its_running_sync(
     stack: ApiServer, tmp_path: Path
 ) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     for n in range(400):
         (repo / f"file{n:03d}.md").write_text(f"# File {n}\n\n" + "Words and more words. " * 200)
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "first")
+    commit_all(repo, "first")
     client = stack.client()
     created = client.post("/sources", json={"type": "git", "config": {"url": str(repo)}})
     assert created.status_code == 201, created.text

@@ -11,23 +11,9 @@ from typing import Any
 
 import pytest
 
+from tests.gitrepo import commit_all, git
+
 pytestmark = pytest.mark.slow
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        env={**os.environ, **GIT_ENV},
-    )
 
 
 def _headwater(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -52,12 +38,11 @@ def _json(home: Path, *args: str, ok: bool = True) -> Any:
 def repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     (repo / "app.py").write_text("def main() -> None:\n    print('hello')\n")
     (repo / "README.md").write_text("# Demo\n\nA demo repository.\n")
     (repo / "notes.txt").write_text("Some notes.\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "first")
+    commit_all(repo, "first")
     return repo
 
 
@@ -74,11 +59,10 @@ def test_add_sync_resync_show_and_delete_a_git_source(tmp_path: Path, repo: Path
 
     (repo / "app.py").write_text("def main() -> None:\n    print('hello, world')\n")
     (repo / "docs").mkdir()
-    _git(repo, "mv", "README.md", "docs/README.md")
-    _git(repo, "rm", "-q", "notes.txt")
+    git(repo, "mv", "README.md", "docs/README.md")
+    git(repo, "rm", "-q", "notes.txt")
     (repo / "extra.py").write_text("VALUE = 1\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "second")
+    commit_all(repo, "second")
     second = _json(home, "sync", source_id)
     stats = second["stats"]
     assert second["type"] == "incremental" and second["status"] == "completed"
