@@ -230,7 +230,11 @@ class Lake(ConfigurableResource):
             schema = pq.read_schema(version.files()[0], filesystem=fs)
             con.register(view, schema.empty_table())
             return
-        con.register(view, pads.dataset(files, format="parquet", filesystem=fs))
+        if isinstance(fs, pafs.LocalFileSystem):
+            # DuckDB's own reader is ~5x faster than scanning an Arrow dataset of many parts.
+            con.read_parquet(files).create_view(view, replace=True)
+        else:
+            con.register(view, pads.dataset(files, format="parquet", filesystem=fs))
 
     @contextmanager
     def new_version(
