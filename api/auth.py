@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jwt
 
+from resources.dev_secrets import development_secret
 from resources.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -34,34 +33,14 @@ class User:
 
 
 def signing_secret(settings: Settings) -> str:
-    """`HEADWATER_JWT_SECRET`; in development, a random one kept in the home folder.
-
-    Settings refuse to load outside development without a secret, so nothing is
-    generated there.
-    """
+    """`HEADWATER_JWT_SECRET`; in development, a random one kept in the home folder."""
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value()
-    path = settings.resolved_home / SECRET_FILE
-    if not path.exists():
-        _create_secret(path)
-        logger.warning(
-            "HEADWATER_JWT_SECRET is unset: generated a development signing key in %s", path
-        )
-    return path.read_text().strip()
-
-
-def _create_secret(path: Path) -> None:
-    """Write a new key atomically; when two processes race, the first one's key wins."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    staging.write_text(secrets.token_urlsafe(48))
-    staging.chmod(0o600)
-    try:
-        os.link(staging, path)
-    except FileExistsError:
-        logger.debug("another process created %s first", path)
-    finally:
-        staging.unlink()
+    return development_secret(
+        settings.resolved_home / SECRET_FILE,
+        variable="HEADWATER_JWT_SECRET",
+        generate=lambda: secrets.token_urlsafe(48),
+    )
 
 
 def mint_token(secret: str, *, user: str, tenant: str | None = None, ttl: timedelta) -> str:

@@ -26,6 +26,8 @@ RATE_LIMIT_HEADERS = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (the environment's by default)."""
     settings = settings or get_settings()
+    # JSON from the first line on (opening the state may warn), then with the key to mask.
+    configure_logging()
     state = AppState.open(settings)
     configure_logging(secrets=[state.jwt_secret])
 

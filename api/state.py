@@ -13,6 +13,7 @@ from resources.dagster_home import dagster_instance
 from resources.lake import Lake
 from resources.settings import Settings
 from resources.store.engine import session_factory
+from resources.vault import Vault
 
 
 @dataclass
@@ -22,6 +23,7 @@ class AppState:
     settings: Settings
     lake: Lake
     jwt_secret: str
+    vault: Vault
     limiter: RateLimiter
     _instance: DagsterInstance | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -34,6 +36,7 @@ class AppState:
             settings=settings,
             lake=Lake(url=settings.resolved_data_url),
             jwt_secret=signing_secret(settings),
+            vault=Vault.from_settings(settings),
             limiter=RateLimiter(
                 make_storage(redis_url=settings.redis_url, sessions=sessions),
                 rules=rules_from(settings),

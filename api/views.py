@@ -7,6 +7,7 @@ from datetime import timedelta
 from api.schemas import FileOut, JobOut, JobStatsOut, SourceOut, SourceStatsOut
 from resources.files import IndexedFile
 from resources.lake import Lake
+from resources.source_configs import shown_config
 from resources.source_stats import source_stats
 from resources.store.models import JobStatus, Source, SyncJob
 
@@ -19,7 +20,7 @@ def source_view(source: Source, lake: Lake) -> SourceOut:
         type=source.type,
         name=source.name,
         status=source.status.value,
-        config=source.config,
+        config=shown_config(source.type, source.config),
         stats=SourceStatsOut(
             files_indexed=stats.files_indexed,
             chunks_created=stats.chunks,

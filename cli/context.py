@@ -8,6 +8,7 @@ from functools import cached_property
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
+from resources.vault import Vault
 
 # The user the CLI acts as, and whose token `headwater up` prints.
 CLI_OWNER = "local"
@@ -33,3 +34,8 @@ class CliContext:
     def lake(self) -> Lake:
         """The lake."""
         return Lake(url=self.settings.resolved_data_url)
+
+    @cached_property
+    def vault(self) -> Vault:
+        """Encryption of the secrets in source configs."""
+        return Vault.from_settings(self.settings)

@@ -15,9 +15,10 @@ from cli.output import echo_lines, emit_json, job_lines, source_lines
 from cli.runner import run_in_process
 from cli.tokens import token
 from cli.up import up
-from resources.connectors import ConnectorError, validate_config
+from resources.connectors import ConnectorError
 from resources.dagster_home import dagster_instance
 from resources.dagster_runs import daemon_alive
+from resources.source_configs import sealed_config
 from resources.source_data import drop_source_data
 from resources.store import jobs, sources
 from resources.store.models import JobStatus, Source, SyncType
@@ -55,7 +56,7 @@ def sources_add(
 ) -> None:
     """Add a source of SOURCE_TYPE and queue its first full sync."""
     try:
-        config = validate_config(source_type, json.loads(config_json))
+        config = sealed_config(obj.vault, source_type, json.loads(config_json))
     except json.JSONDecodeError as error:
         raise click.BadParameter(f"not JSON: {error}", param_hint="--config") from error
     except ConnectorError as error:

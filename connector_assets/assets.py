@@ -32,7 +32,9 @@ from resources.embedders import EmbedderResource
 from resources.lake import Lake, LakeVersion
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
+from resources.source_configs import opened_config
 from resources.store import sources
+from resources.vault import VaultResource
 
 GROUP = "ingestion"
 
@@ -111,6 +113,7 @@ def raw_files(
     store: MetadataStore,
     lake: Lake,
     pipeline: PipelineSettings,
+    vault: VaultResource,
 ) -> dg.MaterializeResult:
     """Fetch what changed since the stored cursor (everything on a full sync)."""
     source_id = context.partition_key
@@ -118,7 +121,8 @@ def raw_files(
         source = sources.get_source(session, source_id)
         if source is None:
             raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
-        source_type, source_config = source.type, dict(source.config)
+        source_type = source.type
+        source_config = opened_config(vault.get_vault(), source.type, source.config)
     progress = _progress(context, store, "raw_files")
     started = time.perf_counter()
     version, report = build_raw_files(

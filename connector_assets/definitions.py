@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from connector_assets.assets import sync_assets
@@ -11,6 +13,7 @@ from resources.embedders import EmbedderResource
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings
+from resources.vault import KEYS_VARIABLE, VaultResource
 from sensors.run_status import run_status_sensors
 from sensors.sync_requests import sync_requests
 
@@ -31,6 +34,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 chunk_overlap_tokens=settings.chunk_overlap_tokens,
             ),
             "embedder": EmbedderResource.from_env(),
+            "vault": VaultResource(
+                encryption_keys=dg.EnvVar(KEYS_VARIABLE) if os.environ.get(KEYS_VARIABLE) else None,
+                home=str(settings.resolved_home),
+            ),
         },
     )
 

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default=None,
         description="HS256 key of API bearer tokens; in development, generated into home if unset.",
     )
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys: the first encrypts, all decrypt (rotation).",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis for rate-limit counters; the metadata store if unset."
     )
@@ -74,6 +78,8 @@ class Settings(BaseSettings):
                     f"HEADWATER_JWT_SECRET must be set to at least {MIN_SECRET_CHARS} characters"
                     " outside development"
                 )
+            if self.encryption_keys is None:
+                raise ValueError("HEADWATER_ENCRYPTION_KEYS must be set outside development")
         return self
 
     @property

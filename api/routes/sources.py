@@ -7,7 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from api.deps import CurrentUser, InstanceDep, LakeDep, OwnedSource, RateLimited, SessionDep
+from api.deps import (
+    CurrentUser,
+    InstanceDep,
+    LakeDep,
+    OwnedSource,
+    RateLimited,
+    SessionDep,
+    StateDep,
+)
 from api.errors import ERROR_RESPONSES, SOURCE_MISSING, validation_error
 from api.schemas import (
     QueuedJobOut,
@@ -23,7 +31,8 @@ from api.schemas import (
 )
 from api.views import source_view
 from resources import dagster_runs
-from resources.connectors import ConfigError, validate_config
+from resources.connectors import ConfigError
+from resources.source_configs import sealed_config
 from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
 from resources.store import jobs, sources
@@ -54,11 +63,15 @@ def list_sources(
 
 @router.post("", status_code=201)
 def create_source(
-    body: SourceCreate, session: SessionDep, user: CurrentUser, instance: InstanceDep
+    body: SourceCreate,
+    session: SessionDep,
+    user: CurrentUser,
+    instance: InstanceDep,
+    state: StateDep,
 ) -> SourceCreatedOut:
     """Connect a source (config checked against its connector's schema) and queue a full sync."""
     try:
-        config = validate_config(body.type, body.config)
+        config = sealed_config(state.vault, body.type, body.config)
     except ConfigError as error:
         raise validation_error(error.message, details=error.details) from error
     source = sources.create_source(

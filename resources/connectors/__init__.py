@@ -18,6 +18,7 @@ from resources.connectors.base import (
     SourceUnavailable,
 )
 from resources.connectors.git import GitConnector
+from resources.connectors.github import GithubApi, GithubConnector, Repository, RetryPolicy
 from resources.connectors.globs import DEFAULT_EXCLUDES, PathFilter
 from resources.connectors.local import LocalConnector
 from resources.connectors.registry import (
@@ -40,8 +41,12 @@ __all__ = [
     "Entry",
     "Fetched",
     "GitConnector",
+    "GithubApi",
+    "GithubConnector",
     "LocalConnector",
     "PathFilter",
+    "Repository",
+    "RetryPolicy",
     "SourceUnavailable",
     "connector_class",
     "connector_types",

@@ -174,11 +174,28 @@ class GitConnector(BaseConnector):
 
     spec = SPEC
 
-    def __init__(self, config: Mapping[str, Any], *, workdir: Path) -> None:
-        """See `BaseConnector`; nothing runs until `check`, `changes` or `fetch`."""
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        workdir: Path,
+        remote: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """See `BaseConnector`; nothing runs until `check`, `changes` or `fetch`.
+
+        Args:
+            config: The source config.
+            workdir: The per-source cache folder.
+            remote: The URL to fetch from instead of `config["url"]` (code-host connectors
+                derive it from their own config).
+            extra_env: Variables added to git's environment, e.g. credentials as
+                `GIT_CONFIG_*`, so they stay out of URLs and command lines.
+        """
         super().__init__(config, workdir=workdir)
-        self.url = _remote(config["url"])
-        self.safe_url = redact(config["url"])
+        url = config["url"] if remote is None else remote
+        self.url = _remote(url)
+        self.safe_url = redact(url)
         branch = config.get("branch")
         self.branch: str | None = branch.removeprefix(BRANCH_PREFIX) if branch else None
         self.path_filter = PathFilter.from_config(config)
@@ -186,7 +203,7 @@ class GitConnector(BaseConnector):
         self.batch_starts = 0
         self._batch: subprocess.Popen[bytes] | None = None
         self._batch_stderr: IO[bytes] | None = None
-        self._env = _git_env(os.environ)
+        self._env = _git_env(os.environ) | dict(extra_env or {})
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any]) -> None:

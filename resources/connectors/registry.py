@@ -15,10 +15,11 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from resources.connectors.base import BaseConnector, ConfigError, Connector, ConnectorSpec
 from resources.connectors.git import GitConnector
+from resources.connectors.github import GithubConnector
 from resources.connectors.local import LocalConnector
 
 CONNECTORS: Mapping[str, type[BaseConnector]] = MappingProxyType(
-    {cls.spec.type: cls for cls in (LocalConnector, GitConnector)}
+    {cls.spec.type: cls for cls in (LocalConnector, GitConnector, GithubConnector)}
 )
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -69,8 +70,9 @@ def validate_config(type: str, config: Any) -> dict[str, Any]:
     validator = Draft202012Validator(cls.spec.config_schema)
     errors = list(validator.iter_errors(config))
     if errors:
-        problems = sorted(_problem(error) for error in errors)
-        field, message = _problem(best_match(errors))
+        secrets = frozenset(cls.spec.secret_fields)
+        problems = sorted(_problem(error, secrets=secrets) for error in errors)
+        field, message = _problem(best_match(errors), secrets=secrets)
         raise ConfigError(
             f"{field}: {message}",
             field=field,
@@ -95,10 +97,13 @@ def open_connector(type: str, config: Mapping[str, Any], *, workdir: Path) -> Co
     return cls(validate_config(type, config), workdir=workdir)
 
 
-def _problem(error: ValidationError) -> tuple[str, str]:
+def _problem(error: ValidationError, *, secrets: frozenset[str]) -> tuple[str, str]:
     """`(field path, message)` for one schema error, naming the exact field."""
     path = list(error.absolute_path)
     message = error.message
+    if path and path[0] in secrets:
+        # jsonschema quotes the offending value, and a secret must never be echoed.
+        return _field(path), f"is invalid (fails {error.validator!r}; value not shown)"
     if error.validator == "required":
         missing = _quoted_name(message, error.validator_value)
         if missing is not None:

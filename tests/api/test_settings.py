@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from api.auth import InvalidToken, decode_token, mint_token, signing_secret
@@ -19,7 +20,14 @@ def test_production_refuses_a_missing_or_short_secret(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="HEADWATER_JWT_SECRET"):
         Settings(home=tmp_path, environment="production", jwt_secret=SecretStr("changethis"))
     key = "k" * 40
-    settings = Settings(home=tmp_path, environment="production", jwt_secret=SecretStr(key))
+    with pytest.raises(ValidationError, match="HEADWATER_ENCRYPTION_KEYS"):
+        Settings(home=tmp_path, environment="production", jwt_secret=SecretStr(key))
+    settings = Settings(
+        home=tmp_path,
+        environment="production",
+        jwt_secret=SecretStr(key),
+        encryption_keys=SecretStr(Fernet.generate_key().decode()),
+    )
     assert signing_secret(settings) == key
     assert not (tmp_path / "jwt_secret").exists()
 
@@ -29,7 +37,7 @@ def test_development_generates_one_private_key_per_home(
 ) -> None:
     settings = Settings(home=tmp_path)
     first = signing_secret(settings)
-    assert "generated a development signing key" in caplog.text
+    assert "HEADWATER_JWT_SECRET is unset: generated a development secret" in caplog.text
     assert signing_secret(Settings(home=tmp_path)) == first and len(first) >= 32
     assert stat.S_IMODE((tmp_path / "jwt_secret").stat().st_mode) == 0o600
     assert signing_secret(Settings(home=tmp_path / "other")) != first

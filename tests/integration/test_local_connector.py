@@ -317,8 +317,9 @@ def test_catalog_lists_valid_schemas() -> None:
     assert set(specs) >= {"local", "git"}
     for spec in specs.values():
         Draft202012Validator.check_schema(spec.config_schema)
-        assert spec.auth_methods == ("none",)
-        assert spec.secret_fields == ()
+        assert set(spec.secret_fields) <= set(spec.config_schema["properties"])
+    for name in ("local", "git"):
+        assert specs[name].auth_methods == ("none",) and specs[name].secret_fields == ()
     local = specs["local"]
     assert local.category == "filesystem"
     assert local.config_schema["required"] == ["path"]
@@ -329,4 +330,5 @@ def test_catalog_lists_valid_schemas() -> None:
         "followSymlinks",
     }
     local.config_schema["properties"].clear()  # a copy: the registry is untouched
-    assert connector_types()[1].config_schema["properties"]
+    again = {spec.type: spec for spec in connector_types()}
+    assert again["local"].config_schema["properties"]

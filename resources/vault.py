@@ -1,0 +1,99 @@
+"""Secrets at rest: Fernet encryption of the secret fields of stored configs.
+
+`HEADWATER_ENCRYPTION_KEYS` holds one or more Fernet keys, comma-separated; the first
+encrypts and all decrypt (MultiFernet), so keys rotate by putting a new one first. Without
+it, development uses a key generated into the home folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from resources.dev_secrets import development_secret
+from resources.settings import Settings
+
+KEY_FILE = "encryption_key"
+KEYS_VARIABLE = "HEADWATER_ENCRYPTION_KEYS"
+SEALED = "$sealed"
+MASK = "********"
+
+
+class VaultError(Exception):
+    """A sealed value that none of the configured keys can open."""
+
+
+@dataclass(frozen=True)
+class Vault:
+    """Encrypts and decrypts secret values with the configured keys."""
+
+    fernet: MultiFernet
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Vault:
+        """The vault of these settings."""
+        keys = settings.encryption_keys
+        return cls.open(keys.get_secret_value() if keys else None, home=settings.resolved_home)
+
+    @classmethod
+    def open(cls, keys: str | None, *, home: Path) -> Vault:
+        """A vault over comma-separated Fernet `keys`, or a development key kept in `home`."""
+        raw = keys or development_secret(
+            home / KEY_FILE,
+            variable=KEYS_VARIABLE,
+            generate=lambda: Fernet.generate_key().decode(),
+        )
+        fernets = [Fernet(key.strip()) for key in raw.split(",") if key.strip()]
+        return cls(fernet=MultiFernet(fernets))
+
+    def seal(self, config: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:
+        """A copy of `config` whose secret fields are encrypted."""
+        sealed = dict(config)
+        for name in secret_fields:
+            if isinstance(sealed.get(name), str):
+                token = self.fernet.encrypt(sealed[name].encode()).decode()
+                sealed[name] = {SEALED: token}
+        return sealed
+
+    def unseal(self, config: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:
+        """A copy of `config` with its secret fields decrypted, for handing to a connector."""
+        opened = dict(config)
+        for name in secret_fields:
+            value = opened.get(name)
+            if isinstance(value, dict) and SEALED in value:
+                try:
+                    opened[name] = self.fernet.decrypt(value[SEALED].encode()).decode()
+                except InvalidToken as error:
+                    raise VaultError(
+                        f"config.{name} cannot be decrypted with the configured keys"
+                    ) from error
+        return opened
+
+
+def mask(config: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:
+    """A copy of `config` safe to show: secret fields replaced by a mask."""
+    shown = dict(config)
+    for name in secret_fields:
+        if name in shown:
+            shown[name] = MASK
+    return shown
+
+
+class VaultResource(ConfigurableResource):
+    """The vault for Dagster runs; give the keys as `dg.EnvVar` so the UI never shows them."""
+
+    # Not `keys`: Dagster turns a resource into a dict, which would call a `keys` attribute.
+    encryption_keys: str | None = Field(
+        default=None, description="Comma-separated Fernet keys (HEADWATER_ENCRYPTION_KEYS)."
+    )
+    home: str = Field(description="Where the development key lives when no keys are given.")
+
+    def get_vault(self) -> Vault:
+        """The vault over these keys."""
+        return Vault.open(self.encryption_keys, home=Path(self.home))
