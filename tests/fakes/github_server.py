@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import socket
 import subprocess
 import threading
 import time
@@ -26,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from tests.fakes.serving import serve_in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -361,26 +361,9 @@ async def _http_backend(root: Path, request: Request, *, path: str) -> Response:
 def running_github_server(root: Path, *, token: str) -> Iterator[FakeGithubServer]:
     """Serve a fake on a free port of 127.0.0.1 in a background thread until exit."""
     server = FakeGithubServer(root, token=token)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(_app(server), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the fake GitHub server did not start")
-        time.sleep(0.01)
-    server.url = f"http://127.0.0.1:{port}"
-    try:
+    with serve_in_thread(_app(server), name="GitHub") as url:
+        server.url = url
         yield server
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture(name="github_server")

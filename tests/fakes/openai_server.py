@@ -9,7 +9,6 @@ sort by `index`. Tests can script the next responses (429 with `Retry-After`, 50
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import time
 from collections import deque
@@ -20,9 +19,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.fakes.serving import serve_in_thread
 
 DEFAULT_DIMENSION = 8
 
@@ -161,26 +161,9 @@ def _app(server: FakeOpenAIServer) -> FastAPI:
 def running_openai_server(*, dimension: int = DEFAULT_DIMENSION) -> Iterator[FakeOpenAIServer]:
     """Serve a fake on a free port of 127.0.0.1 in a background thread until exit."""
     server = FakeOpenAIServer(dimension=dimension)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(_app(server), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the fake OpenAI server did not start")
-        time.sleep(0.01)
-    server.url = f"http://127.0.0.1:{port}/v1"
-    try:
+    with serve_in_thread(_app(server), name="OpenAI") as url:
+        server.url = f"{url}/v1"
         yield server
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 # Imported under this name, the fixture can be requested as `openai_server` without the
