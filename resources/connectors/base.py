@@ -221,6 +221,40 @@ class Connector(Protocol):
     ) -> None: ...
 
 
+class HookNotPermitted(ConnectorError):
+    """The credentials may read the repository but not manage its webhooks."""
+
+
+@runtime_checkable
+class HookManager(Protocol):
+    """A connector whose provider can register a push webhook for the source."""
+
+    def create_hook(self, *, url: str, secret: str) -> str:
+        """Register a webhook delivering push events to `url`, signed with `secret`.
+
+        Returns:
+            The provider's id of the new hook (kept to delete it later).
+
+        Raises:
+            HookNotPermitted: The token cannot manage hooks (set it up by hand).
+            ConnectorError: Any other refusal or failure.
+        """
+        ...
+
+    def delete_hook(self, hook_id: str) -> None:
+        """Remove the webhook `hook_id`; one already gone is not an error."""
+        ...
+
+
+@runtime_checkable
+class BranchHead(Protocol):
+    """A connector that can tell the synced branch's head commit in one cheap call."""
+
+    def head_sha(self) -> str:
+        """The commit at the tip of the synced branch, from the provider's API."""
+        ...
+
+
 class BaseConnector(ABC):
     """Shared plumbing of the built-in connectors: config, workdir, context manager.
 
