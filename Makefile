@@ -2,7 +2,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bench-api clean
 
 install: $(STAMP)
 
@@ -23,6 +23,9 @@ test: lint
 
 bench: install
 	$(BIN)/python -m benchmarks.sync
+
+bench-api: install
+	$(BIN)/python -m benchmarks.api
 
 clean:
 	rm -rf $(VENV) .headwater .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import jwt
 
 from resources.dev_secrets import development_secret
 from resources.settings import Settings
+from resources.store.owners import Owner
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ class User:
 
     id: str
     tenant: str | None = None
+
+    @property
+    def owner(self) -> Owner:
+        """The owner the request's rows are scoped to (user and tenant, exactly)."""
+        return Owner(self.id, self.tenant)
 
 
 def signing_secret(settings: Settings) -> str:
@@ -78,3 +85,28 @@ def decode_token(secret: str, token: str) -> User:
     if tenant is not None and (not isinstance(tenant, str) or not 0 < len(tenant) <= MAX_ID_CHARS):
         raise InvalidToken(f"`tenant` must be a string of 1 to {MAX_ID_CHARS} characters")
     return User(id=subject, tenant=tenant)
+
+
+def service_user(
+    expected: str | None, presented: str, *, user: str | None, tenant: str | None
+) -> User:
+    """The user an internal caller acts for, after checking its service token.
+
+    Args:
+        expected: `HEADWATER_SERVICE_TOKEN`, or None when service calls are disabled.
+        presented: The `X-Service-Token` header.
+        user: The `X-User-Id` header.
+        tenant: The `X-Tenant-Id` header, if any.
+
+    Raises:
+        InvalidToken: Service calls disabled, wrong token, or no valid user id.
+    """
+    if expected is None:
+        raise InvalidToken("service calls are disabled (HEADWATER_SERVICE_TOKEN is not set)")
+    if not hmac.compare_digest(expected.encode(), presented.encode()):
+        raise InvalidToken("invalid service token")
+    if user is None or not 0 < len(user) <= MAX_ID_CHARS:
+        raise InvalidToken(f"X-User-Id must name the user (1 to {MAX_ID_CHARS} characters)")
+    if tenant is not None and not 0 < len(tenant) <= MAX_ID_CHARS:
+        raise InvalidToken(f"X-Tenant-Id must be 1 to {MAX_ID_CHARS} characters")
+    return User(id=user, tenant=tenant)

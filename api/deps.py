@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as `Annotated` aliases: settings, session, user, lake, limits."""
+"""Dependencies of the routes, as `Annotated` aliases: settings, session, user, lake, limits.
+
+Those that never block are `async def`: FastAPI runs a sync dependency in its thread pool,
+and a hop there per dependency per request was a large share of a request's cost.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from typing import Annotated
 
 from dagster import DagsterInstance
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.auth import InvalidToken, User, decode_token
+from api.auth import InvalidToken, User, decode_token, service_user
 from api.errors import ApiError, ErrorCode, job_not_found, source_not_found, unauthorized
 from api.middleware import QUOTA_STATE
 from api.ratelimit import RateLimiter
@@ -22,9 +26,17 @@ from resources.store.engine import session_factory, transaction
 from resources.store.models import Source, SyncJob
 
 bearer = HTTPBearer(auto_error=False, description="A token from `headwater token --user NAME`.")
+service_token = APIKeyHeader(
+    name="X-Service-Token",
+    auto_error=False,
+    description=(
+        "Internal callers: `HEADWATER_SERVICE_TOKEN`, acting for the user named by the "
+        "`X-User-Id` header (and the tenant of `X-Tenant-Id`, if any)."
+    ),
+)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """What the app opened at start-up."""
     state: AppState = request.app.state.headwater
     return state
@@ -33,7 +45,7 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     """The settings the app started with."""
     return state.settings
 
@@ -51,7 +63,7 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_lake(state: StateDep) -> Lake:
+async def get_lake(state: StateDep) -> Lake:
     """The lake."""
     return state.lake
 
@@ -67,11 +79,24 @@ def get_instance(state: StateDep) -> DagsterInstance:
 InstanceDep = Annotated[DagsterInstance, Depends(get_instance)]
 
 
-def get_current_user(
+async def get_current_user(
+    request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    service: Annotated[str | None, Depends(service_token)],
 ) -> User:
-    """The user of the bearer token; 401 UNAUTHORIZED for anything else."""
+    """The user of the bearer token, or the one a service call acts for; else 401."""
+    if service is not None:
+        expected = state.settings.service_token
+        try:
+            return service_user(
+                expected.get_secret_value() if expected else None,
+                service,
+                user=request.headers.get("x-user-id"),
+                tenant=request.headers.get("x-tenant-id"),
+            )
+        except InvalidToken as error:
+            raise unauthorized(str(error)) from error
     if credentials is None:
         raise unauthorized("Missing bearer token (Authorization: Bearer <token>)")
     if credentials.scheme.lower() != "bearer":
@@ -85,7 +110,7 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_rate_limiter(state: StateDep) -> RateLimiter:
+async def get_rate_limiter(state: StateDep) -> RateLimiter:
     """The shared rate limiter."""
     return state.limiter
 
@@ -113,8 +138,8 @@ RateLimited = Depends(enforce_rate_limit)
 
 
 def get_owned_source(source_id: str, session: SessionDep, user: CurrentUser) -> Source:
-    """The path's source if the user owns it; 404 SOURCE_NOT_FOUND otherwise, never its data."""
-    source = sources.get_source(session, source_id, owner_id=user.id)
+    """The path's source if it is the user's (in their tenant); else 404 SOURCE_NOT_FOUND."""
+    source = sources.get_source(session, source_id, owner=user.owner)
     if source is None:
         raise source_not_found(source_id)
     return source
@@ -125,7 +150,7 @@ OwnedSource = Annotated[Source, Depends(get_owned_source)]
 
 def get_owned_job(job_id: str, session: SessionDep, user: CurrentUser) -> SyncJob:
     """The path's job if the user owns it; 404 JOB_NOT_FOUND otherwise."""
-    job = jobs.get_job(session, job_id, owner_id=user.id)
+    job = jobs.get_job(session, job_id, owner=user.owner)
     if job is None:
         raise job_not_found(job_id)
     return job

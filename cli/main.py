@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.views import job_view, source_view
 from cli.context import CLI_OWNER, CliContext
+from cli.keys import keys
 from cli.openapi import openapi
 from cli.output import echo_lines, emit_json, job_lines, source_lines
 from cli.runner import run_in_process
@@ -38,6 +39,7 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(up)
 cli.add_command(token)
 cli.add_command(openapi)
+cli.add_command(keys)
 
 
 @cli.group("sources")

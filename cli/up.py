@@ -29,9 +29,18 @@ UP_TOKEN_TTL = timedelta(days=7)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--api-port", default=8000, show_default=True)
 @click.option("--dagster-port", default=3000, show_default=True)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API worker processes (rate limits and jobs are shared through the stores).",
+)
 @click.option("--demo/--no-demo", default=True, help="Add this repository as a git source.")
 @click.pass_obj
-def up(obj: CliContext, host: str, api_port: int, dagster_port: int, demo: bool) -> None:
+def up(
+    obj: CliContext, host: str, api_port: int, dagster_port: int, workers: int, demo: bool
+) -> None:
     """Start Headwater on this machine and stay in the foreground (Ctrl-C stops it)."""
     home = prepare_dagster_home(obj.settings)
     session_factory(obj.settings.resolved_database_url)  # migrate before the children start
@@ -48,6 +57,8 @@ def up(obj: CliContext, host: str, api_port: int, dagster_port: int, demo: bool)
             host,
             "--port",
             str(api_port),
+            "--workers",
+            str(workers),
         ],
         "dagster-webserver": [
             str(bin_dir / "dagster-webserver"),

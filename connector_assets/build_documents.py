@@ -15,6 +15,7 @@ from connector_assets.increments import plan_buckets
 from connector_assets.normalize import NORMALIZER_VERSION, Normalized, normalize
 from connector_assets.progress import JobProgress
 from resources import duck
+from resources.files import LISTING_ATTACHMENT
 from resources.lake import Lake, LakeVersion
 
 UNKNOWN_LANGUAGE = "unknown"
@@ -25,6 +26,10 @@ CARRIED = """
     SELECT d.* REPLACE (r.file_id AS file_id, r.size AS size, r.modified_at AS modified_at)
     FROM raw r
     JOIN prev d ON d.path = r.path AND d.content_hash IS NOT DISTINCT FROM r.content_hash
+"""
+LISTING = """
+SELECT file_id, path, language, size, modified_at, indexed_at FROM docs
+WHERE skip_reason IS NULL ORDER BY path, file_id
 """
 TO_NORMALIZE = """
     SELECT r.file_id, r.path, r.content_hash, r.size, r.modified_at, r.content, r.skip_reason
@@ -94,6 +99,7 @@ def build_documents(
             writer.write_rows(list(_documents(batch, max_file_bytes, report)))
             progress.update(done=report.normalized, total=total, stats={})
         _summarize(con, lake, writer.snapshot(asset="documents", partition=source_id), report)
+        writer.attach(LISTING_ATTACHMENT, duck.stream(con, LISTING), schema=tables.FILE_LISTING)
         writer.meta = {"settings": settings, "input": plan.input, "stats": report.stats()}
     assert writer.committed is not None
     return writer.committed, report

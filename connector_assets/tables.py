@@ -38,6 +38,19 @@ DOCUMENTS = pa.schema(
     ]
 )
 
+# The indexed documents' listing, sorted by (path, file_id): what `GET /sources/:id/files`
+# pages through, kept with each documents version as its `listing` attachment.
+FILE_LISTING = pa.schema(
+    [
+        ("file_id", pa.string()),
+        ("path", pa.string()),
+        ("language", pa.string()),
+        ("size", pa.int64()),
+        ("modified_at", TIMESTAMP),
+        ("indexed_at", TIMESTAMP),
+    ]
+)
+
 CHUNKS = pa.schema(
     [
         ("chunk_id", pa.string()),

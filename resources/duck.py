@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -13,9 +14,23 @@ BATCH_ROWS = 1_024
 Params = Sequence[Any] | Mapping[str, Any]
 
 
+_database: duckdb.DuckDBPyConnection | None = None
+_database_lock = threading.Lock()
+
+
 def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB capped in memory and threads; it spills to disk past the cap."""
-    return duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
+    """A connection of its own to the process's one in-memory DuckDB.
+
+    Opening a database costs ~25 ms, a connection to an open one ~10 µs. The database is
+    capped in memory and threads (it spills to disk past the cap), for all its connections
+    together. Connections share the catalog: name relations with `con.register`, which
+    stays local to its connection, never with views or tables.
+    """
+    global _database
+    with _database_lock:
+        if _database is None:
+            _database = duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
+        return _database.cursor()
 
 
 def stream(

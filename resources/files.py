@@ -1,5 +1,9 @@
 """The indexed files of a source, read with DuckDB from its current documents version.
 
+Each documents version carries a `listing` attachment: its indexed files in one Parquet
+file sorted by path, so a page reads one file (its row groups pruned by path) instead of
+every bucket's parts.
+
 Pages are keyset-paginated on `(path, file_id)`: a cursor names the last row of the page
 before, so a page costs the same wherever it is and rows never repeat or go missing when
 an earlier page's rows change.
@@ -11,13 +15,15 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from resources import duck
 from resources.lake import Lake
 
 MAX_LIMIT = 1_000
+LISTING_ATTACHMENT = "listing"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidCursor(ValueError):
@@ -67,8 +73,8 @@ def list_files(
     if version is None:
         return FilePage(files=[], total=0, next_cursor=None)
     con = duck.connect()
-    lake.register(con, "docs", version)
-    where = ["skip_reason IS NULL"]
+    lake.register_attachment(con, "listing", version, LISTING_ATTACHMENT)
+    where: list[str] = []
     params: list[Any] = []
     if path_prefix:
         where.append("starts_with(path, ?)")
@@ -76,27 +82,32 @@ def list_files(
     if language:
         where.append("language = ?")
         params.append(language)
-    condition = " AND ".join(where)
-    total = int(duck.scalar(con, f"SELECT count(*) FROM docs WHERE {condition}", params))
-    page_params = list(params)
+    condition = " AND ".join(where) or "true"
+    # One scan: the window counts every match before the page's keyset cuts it.
+    keyset, page_params = "true", list(params)
     if after is not None:
-        condition += " AND (path > ? OR (path = ? AND file_id > ?))"
+        keyset = "path > ? OR (path = ? AND file_id > ?)"
         page_params += [after[0], after[0], after[1]]
     rows = con.execute(
-        "SELECT file_id, path, language, size, modified_at, indexed_at FROM docs "
-        f"WHERE {condition} ORDER BY path, file_id LIMIT ?",
+        "WITH matching AS (SELECT file_id, path, language, size, epoch_us(modified_at), "
+        f"epoch_us(indexed_at), count(*) OVER () FROM listing WHERE {condition}) "
+        f"SELECT * FROM matching WHERE {keyset} ORDER BY path, file_id LIMIT ?",
         [*page_params, limit + 1],
     ).fetchall()
+    if rows:
+        total = int(rows[0][-1])
+    else:  # past the last page: nothing left to carry the count
+        total = int(duck.scalar(con, f"SELECT count(*) FROM listing WHERE {condition}", params))
     files = [
         IndexedFile(
             file_id=file_id,
             path=path,
             language=lang,
             size=int(size or 0),
-            modified_at=modified,
-            indexed_at=indexed,
+            modified_at=_timestamp(modified),
+            indexed_at=_timestamp(indexed),
         )
-        for file_id, path, lang, size, modified, indexed in rows[:limit]
+        for file_id, path, lang, size, modified, indexed, _ in rows[:limit]
     ]
     more = len(rows) > limit
     return FilePage(
@@ -104,6 +115,11 @@ def list_files(
         total=total,
         next_cursor=_encode(files[-1].path, files[-1].file_id) if more else None,
     )
+
+
+def _timestamp(epoch_us: int | None) -> datetime | None:
+    """A UTC datetime (DuckDB's own conversion of zoned timestamps costs more than the query)."""
+    return None if epoch_us is None else EPOCH + timedelta(microseconds=epoch_us)
 
 
 def _encode(path: str, file_id: str) -> str:

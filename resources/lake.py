@@ -1,9 +1,11 @@
 """The Parquet lake: one versioned table per asset and source partition.
 
-A version is a set of Parquet parts written by one run. Readers follow a small pointer file
-(`_CURRENT`, JSON) naming the committed version's parts; a run switches the pointer only
-after every part is written, with a single atomic write, so a failed or killed run never
-leaves a half-written source and the last good version stays readable.
+A version is a set of Parquet parts written by one run, listed with its metadata in the
+version's own `_MANIFEST.json`. Readers follow a tiny pointer file (`_CURRENT`, JSON) naming
+the committed version; a run switches the pointer only after every part and the manifest
+are written, with a single atomic write, so a failed or killed run never leaves a
+half-written source and the last good version stays readable. Manifests never change once
+written, so readers keep parsed ones in memory, keyed by version.
 
 Rows are spread over buckets by the first characters of their `file_id`. A new version
 inherits the parts of every bucket its run did not touch, so a sync that changes three files
@@ -12,9 +14,10 @@ rewrites three buckets, not the whole source.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,9 +32,11 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 POINTER = "_CURRENT"
+MANIFEST = "_MANIFEST.json"
+MANIFEST_CACHE_SIZE = 512
 BUCKET_KEY = "file_id"
 BUCKET_CHARS = 2  # 256 buckets of a hex id
 FLUSH_BYTES = 16 * 1024 * 1024
@@ -62,6 +67,7 @@ class LakeVersion:
     buckets: dict[str, tuple[Part, ...]]
     meta: dict[str, Any]
     committed_at: str
+    attachments: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -91,6 +97,7 @@ class VersionWriter:
     committed: LakeVersion | None = None
     buckets: dict[str, list[Part]] = field(default_factory=dict)
     inherited: set[str] = field(default_factory=set)
+    attachments: dict[str, str] = field(default_factory=dict)
     _pending: list[pa.Table] = field(default_factory=list)
     _pending_bytes: int = 0
     _sequence: int = 0
@@ -126,6 +133,20 @@ class VersionWriter:
             self.inherited.add(bucket)
             if version.buckets.get(bucket):
                 self.buckets[bucket] = list(version.buckets[bucket])
+
+    def attach(self, name: str, batches: Iterable[pa.RecordBatch], *, schema: pa.Schema) -> None:
+        """Write a side table of the version in one file, rows in the order given.
+
+        For small derived tables a reader wants whole and in order (an index sorted by
+        path, say) rather than spread over the buckets; `Lake.register_attachment` reads it.
+        """
+        path = f"{self.directory}/{name}.parquet"
+        with pq.ParquetWriter(
+            path, schema, filesystem=self.fs, compression="zstd", compression_level=1
+        ) as out:
+            for batch in batches:
+                out.write_table(pa.Table.from_batches([batch]).cast(schema), ROW_GROUP_SIZE)
+        self.attachments[name] = path
 
     def _flush(self) -> None:
         """Sort what is pending by bucket once and write one part per bucket."""
@@ -172,7 +193,18 @@ class VersionWriter:
             buckets={b: tuple(parts) for b, parts in self.buckets.items()},
             meta=self.meta,
             committed_at="",
+            attachments=dict(self.attachments),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedLake:
+    """What a `Lake` opens on first use."""
+
+    fs: pafs.FileSystem
+    root: str
+    # (asset, partition, manifest path) -> the version it describes; manifests never change.
+    manifest: Callable[[str, str, str], LakeVersion]
 
 
 class Lake(ConfigurableResource):
@@ -180,39 +212,38 @@ class Lake(ConfigurableResource):
 
     url: str = Field(description="Root of the lake: a local path, file://, s3://, gs://, ...")
 
-    _fs: pafs.FileSystem | None = PrivateAttr(default=None)
-    _root: str = PrivateAttr(default="")
+    @functools.cached_property
+    def opened(self) -> OpenedLake:
+        """The filesystem, root and manifest cache (a plain object: read on every call)."""
+        fs, root = pafs.FileSystem.from_uri(_as_uri(self.url))
+        return OpenedLake(
+            fs=fs,
+            root=root.rstrip("/"),
+            manifest=functools.lru_cache(maxsize=MANIFEST_CACHE_SIZE)(
+                functools.partial(_read_manifest, fs)
+            ),
+        )
 
     def _filesystem(self) -> tuple[pafs.FileSystem, str]:
-        if self._fs is None:
-            fs, root = pafs.FileSystem.from_uri(_as_uri(self.url))
-            self._fs, self._root = fs, root.rstrip("/")
-        return self._fs, self._root
+        opened = self.opened
+        return opened.fs, opened.root
 
     def _dir(self, asset: str, partition: str) -> str:
         _, root = self._filesystem()
         return f"{root}/{asset}/{partition}"
 
     def current(self, asset: str, partition: str) -> LakeVersion | None:
-        """The committed version of an asset partition, or None if it never committed."""
+        """The committed version of an asset partition, or None if it never committed.
+
+        Versions are shared between callers: read them, never modify their `meta`.
+        """
         fs, _ = self._filesystem()
-        pointer = f"{self._dir(asset, partition)}/{POINTER}"
+        base = self._dir(asset, partition)
         try:
-            with fs.open_input_stream(pointer) as stream:
-                doc = json.loads(stream.read())
+            name = _read_json(fs, f"{base}/{POINTER}")["version"]
         except FileNotFoundError:
             return None
-        return LakeVersion(
-            asset=asset,
-            partition=partition,
-            name=doc["version"],
-            buckets={
-                bucket: tuple(Part(path=p["path"], rows=p["rows"]) for p in parts)
-                for bucket, parts in doc["buckets"].items()
-            },
-            meta=doc["meta"],
-            committed_at=doc["committedAt"],
-        )
+        return self.opened.manifest(asset, partition, f"{base}/{name}/{MANIFEST}")
 
     def register(
         self,
@@ -222,17 +253,35 @@ class Lake(ConfigurableResource):
         *,
         buckets: Iterable[str] | None = None,
     ) -> None:
-        """Expose a version (or some of its buckets) to DuckDB as `view`, through Arrow."""
-        fs, _ = self._filesystem()
+        """Expose a version (or some of its buckets) to `con` as the relation `view`."""
         files = version.files(buckets)
         if not files:
             # No part in these buckets: an empty view with the version's schema.
+            fs, _ = self._filesystem()
             schema = pq.read_schema(version.files()[0], filesystem=fs)
             con.register(view, schema.empty_table())
             return
+        self._register_files(con, view, files)
+
+    def register_attachment(
+        self, con: duckdb.DuckDBPyConnection, view: str, version: LakeVersion, name: str
+    ) -> None:
+        """Expose the version's attachment `name` (see `VersionWriter.attach`) as `view`.
+
+        Raises:
+            KeyError: The version has no such attachment.
+        """
+        path = version.attachments.get(name)
+        if path is None:
+            raise KeyError(f"{version.asset} version {version.name} has no {name!r} attachment")
+        self._register_files(con, view, [path])
+
+    def _register_files(self, con: duckdb.DuckDBPyConnection, view: str, files: list[str]) -> None:
+        """Name Parquet files of the lake `view` on `con` (a connection-local relation)."""
+        fs, _ = self._filesystem()
         if isinstance(fs, pafs.LocalFileSystem):
             # DuckDB's own reader is ~5x faster than scanning an Arrow dataset of many parts.
-            con.read_parquet(files).create_view(view, replace=True)
+            con.register(view, con.read_parquet(files))
         else:
             con.register(view, pads.dataset(files, format="parquet", filesystem=fs))
 
@@ -273,11 +322,14 @@ class Lake(ConfigurableResource):
             },
             "meta": version.meta,
             "committedAt": version.committed_at,
+            "attachments": version.attachments,
         }
         base = self._dir(asset, partition)
+        with fs.open_output_stream(f"{writer.directory}/{MANIFEST}") as out:
+            out.write(json.dumps(doc).encode())
         staging = f"{base}/{POINTER}.{uuid.uuid4().hex}"
         with fs.open_output_stream(staging) as out:
-            out.write(json.dumps(doc).encode())
+            out.write(json.dumps({"version": version.name}).encode())
         fs.move(staging, f"{base}/{POINTER}")
         # Keep what the replaced version reads too: a reader that read the old pointer may
         # still be scanning it.
@@ -302,6 +354,28 @@ class Lake(ConfigurableResource):
         base = self._dir(asset, partition)
         if fs.get_file_info(base).type != pafs.FileType.NotFound:
             fs.delete_dir(base)
+
+
+def _read_manifest(fs: pafs.FileSystem, asset: str, partition: str, path: str) -> LakeVersion:
+    """The version a manifest describes."""
+    doc = _read_json(fs, path)
+    return LakeVersion(
+        asset=asset,
+        partition=partition,
+        name=doc["version"],
+        buckets={
+            bucket: tuple(Part(path=p["path"], rows=p["rows"]) for p in parts)
+            for bucket, parts in doc["buckets"].items()
+        },
+        meta=doc["meta"],
+        committed_at=doc["committedAt"],
+        attachments=doc["attachments"],
+    )
+
+
+def _read_json(fs: pafs.FileSystem, path: str) -> Any:
+    with fs.open_input_stream(path) as stream:
+        return json.loads(stream.read())
 
 
 def _directories(version: LakeVersion) -> set[str]:

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         default=None,
         description="HS256 key of API bearer tokens; in development, generated into home if unset.",
     )
+    service_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Shared secret of internal callers, sent as X-Service-Token with X-User-Id "
+            "(and X-Tenant-Id); service calls are refused while it is unset."
+        ),
+    )
     encryption_keys: SecretStr | None = Field(
         default=None,
         description="Comma-separated Fernet keys: the first encrypts, all decrypt (rotation).",
@@ -80,6 +87,12 @@ class Settings(BaseSettings):
                 )
             if self.encryption_keys is None:
                 raise ValueError("HEADWATER_ENCRYPTION_KEYS must be set outside development")
+            service = self.service_token.get_secret_value() if self.service_token else None
+            if service is not None and len(service) < MIN_SECRET_CHARS:
+                raise ValueError(
+                    f"HEADWATER_SERVICE_TOKEN must have at least {MIN_SECRET_CHARS} characters"
+                    " outside development"
+                )
         return self
 
     @property

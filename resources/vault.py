@@ -75,6 +75,28 @@ class Vault:
                     ) from error
         return opened
 
+    def reseal(self, value: Any) -> tuple[Any, int]:
+        """`value` (any JSON) with every sealed secret in it re-encrypted under the first key.
+
+        Returns:
+            The new value and how many secrets it holds.
+
+        Raises:
+            VaultError: A sealed secret that none of the keys can open.
+        """
+        if isinstance(value, dict) and set(value) == {SEALED}:
+            try:
+                return {SEALED: self.fernet.rotate(value[SEALED].encode()).decode()}, 1
+            except InvalidToken as error:
+                raise VaultError("a sealed secret cannot be decrypted with the keys") from error
+        if isinstance(value, dict):
+            pairs = {key: self.reseal(item) for key, item in value.items()}
+            return {k: v for k, (v, _) in pairs.items()}, sum(n for _, n in pairs.values())
+        if isinstance(value, list):
+            items = [self.reseal(item) for item in value]
+            return [v for v, _ in items], sum(n for _, n in items)
+        return value, 0
+
 
 def mask(config: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:
     """A copy of `config` safe to show: secret fields replaced by a mask."""

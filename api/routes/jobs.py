@@ -29,7 +29,7 @@ def list_jobs(
 ) -> JobListOut:
     """List the current user's recent sync jobs, newest first."""
     rows, total = jobs.list_jobs(
-        session, owner_id=user.id, source_id=source_id, status=status, limit=limit
+        session, owner=user.owner, source_id=source_id, status=status, limit=limit
     )
     return JobListOut(jobs=[job_view(job) for job in rows], total=total)
 
@@ -37,7 +37,8 @@ def list_jobs(
 @router.get("/{job_id}", responses=JOB_MISSING)
 def get_job(job: OwnedJob, session: SessionDep) -> JobOut:
     """Show a job's status, progress, stats and (while running) its likely completion."""
-    typical = jobs.typical_duration(session, source_id=job.source_id)
+    running = job.status is JobStatus.RUNNING
+    typical = jobs.typical_duration(session, source_id=job.source_id) if running else None
     return job_view(job, typical_duration_s=typical)
 
 

@@ -53,11 +53,13 @@ def list_sources(
     session: SessionDep,
     lake: LakeDep,
     user: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="Page size (default 20, as `GET /jobs`).")
+    ] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> SourceListOut:
     """List the current user's sources, newest first, with their indexed figures."""
-    rows, total = sources.list_sources(session, owner_id=user.id, limit=limit, offset=offset)
+    rows, total = sources.list_sources(session, owner=user.owner, limit=limit, offset=offset)
     return SourceListOut(sources=[source_view(source, lake) for source in rows], total=total)
 
 

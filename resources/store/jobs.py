@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from resources.store.models import JobStatus, Source, SourceStatus, SyncJob, SyncType, utcnow
+from resources.store.owners import Owner
 
 
 def create_job(session: Session, *, source: Source, type: SyncType, trigger: str) -> SyncJob:
@@ -46,10 +47,10 @@ def enqueue_sync(session: Session, *, source: Source, type: SyncType, trigger: s
     return waiting
 
 
-def get_job(session: Session, job_id: str, *, owner_id: str | None = None) -> SyncJob | None:
-    """The job with this id, or None; with `owner_id`, only if that user owns it."""
+def get_job(session: Session, job_id: str, *, owner: Owner | None = None) -> SyncJob | None:
+    """The job with this id, or None; with `owner`, only if it belongs to them."""
     job = session.get(SyncJob, job_id)
-    if job is None or (owner_id is not None and job.owner_id != owner_id):
+    if job is None or (owner is not None and not owner.owns(job)):
         return None
     return job
 
@@ -57,15 +58,15 @@ def get_job(session: Session, job_id: str, *, owner_id: str | None = None) -> Sy
 def list_jobs(
     session: Session,
     *,
-    owner_id: str | None = None,
+    owner: Owner | None = None,
     source_id: str | None = None,
     status: JobStatus | None = None,
     limit: int = 20,
 ) -> tuple[Sequence[SyncJob], int]:
     """Recent jobs (newest first) matching the filters, and how many match in all."""
     query = select(SyncJob)
-    if owner_id is not None:
-        query = query.where(SyncJob.owner_id == owner_id)
+    if owner is not None:
+        query = query.where(owner.clause(SyncJob))
     if source_id is not None:
         query = query.where(SyncJob.source_id == source_id)
     if status is not None:

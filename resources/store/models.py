@@ -89,6 +89,9 @@ class Source(Base):
     """A connected source; its id is also its Dagster partition key."""
 
     __tablename__ = "sources"
+    __table_args__ = (
+        Index("ix_sources_owner_tenant_created", "owner_id", "tenant_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     owner_id: Mapped[str] = mapped_column(String(128), index=True)
@@ -115,6 +118,7 @@ class SyncJob(Base):
     __table_args__ = (
         Index("ix_sync_jobs_status_created", "status", "created_at"),
         Index("ix_sync_jobs_source_created", "source_id", "created_at"),
+        Index("ix_sync_jobs_source_status_completed", "source_id", "status", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

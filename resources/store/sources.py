@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from resources.store.models import Source
+from resources.store.owners import Owner
 
 
 def create_source(
@@ -27,21 +28,21 @@ def create_source(
     return source
 
 
-def get_source(session: Session, source_id: str, *, owner_id: str | None = None) -> Source | None:
-    """The source with this id, or None; with `owner_id`, only if that user owns it."""
+def get_source(session: Session, source_id: str, *, owner: Owner | None = None) -> Source | None:
+    """The source with this id, or None; with `owner`, only if it belongs to them."""
     source = session.get(Source, source_id)
-    if source is None or (owner_id is not None and source.owner_id != owner_id):
+    if source is None or (owner is not None and not owner.owns(source)):
         return None
     return source
 
 
 def list_sources(
-    session: Session, *, owner_id: str | None = None, limit: int = 100, offset: int = 0
+    session: Session, *, owner: Owner | None = None, limit: int = 100, offset: int = 0
 ) -> tuple[Sequence[Source], int]:
     """A page of sources (newest first) and the total count, optionally for one owner."""
     query = select(Source)
-    if owner_id is not None:
-        query = query.where(Source.owner_id == owner_id)
+    if owner is not None:
+        query = query.where(owner.clause(Source))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Source.created_at.desc(), Source.id).limit(limit).offset(offset)

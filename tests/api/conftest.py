@@ -21,6 +21,7 @@ from api.auth import mint_token
 from resources.dagster_home import PROJECT_ROOT
 
 SECRET = "test-signing-key-" + "x" * 32
+SERVICE_TOKEN = "test-service-token-" + "y" * 32
 START_DEADLINE_S = 60
 MAX_REQUEST_BYTES = 4_096
 CLEARED = ("HEADWATER_DATABASE_URL", "HEADWATER_DATA_URL", "HEADWATER_REDIS_URL", "DAGSTER_HOME")
@@ -41,6 +42,7 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
         **env,
         "HEADWATER_HOME": str(home),
         "HEADWATER_JWT_SECRET": SECRET,
+        "HEADWATER_SERVICE_TOKEN": SERVICE_TOKEN,
         "HEADWATER_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
         **extra,
     }

@@ -38,6 +38,21 @@ def test_another_users_sources_and_jobs_are_invisible(api: ApiServer, tmp_path: 
     assert mine["jobs"][0]["type"] == "full"
 
 
+def test_a_tenant_sees_only_its_own_sources(api: ApiServer, tmp_path: Path) -> None:
+    """The same user name in two workspaces is two owners; no tenant is a third."""
+    acme, globex, plain = (api.client("carol", tenant=t) for t in ("acme", "globex", None))
+    created = create_local_source(acme, notes_folder(tmp_path / "notes"))
+    source, job = created["source"], created["syncJob"]
+    assert isinstance(source, dict) and isinstance(job, dict)
+    for other in (globex, plain):
+        assert other.get("/sources").json() == {"sources": [], "total": 0}
+        assert other.get("/jobs").json() == {"jobs": [], "total": 0}
+        assert other.get(f"/sources/{source['id']}").status_code == 404
+        assert other.get(f"/jobs/{job['id']}").status_code == 404
+    assert [s["id"] for s in acme.get("/sources").json()["sources"]] == [source["id"]]
+    assert acme.get(f"/jobs/{job['id']}").status_code == 200
+
+
 def test_cancel_a_queued_job_and_a_finished_one(api: ApiServer, tmp_path: Path) -> None:
     client = api.client()
     created = create_local_source(client, notes_folder(tmp_path / "notes"))

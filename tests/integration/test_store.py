@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -14,28 +12,15 @@ from resources.metadata import MetadataStore
 from resources.store import jobs, sources
 from resources.store.engine import MIGRATIONS_DIR, session_factory
 from resources.store.models import JobStatus, SourceStatus, SyncType
+from resources.store.owners import Owner
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    """A migrated store on each backend, emptied after the test."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    store = MetadataStore(database_url=url)
-    yield store
-    with store.session() as session:
-        session.execute(text("DELETE FROM sync_jobs"))
-        session.execute(text("DELETE FROM sources"))
-
-
-def _source(store: MetadataStore, owner: str = "alice") -> str:
+def _source(store: MetadataStore, owner: str = "alice", tenant: str | None = None) -> str:
     with store.session() as session:
         return sources.create_source(
             session,
             owner_id=owner,
-            tenant_id=None,
+            tenant_id=tenant,
             type="local",
             name="docs",
             config={"path": "/tmp/docs"},
@@ -54,11 +39,33 @@ def test_migrations_create_the_schema(store: MetadataStore) -> None:
 def test_sources_are_scoped_to_their_owner(store: MetadataStore) -> None:
     mine, theirs = _source(store, "alice"), _source(store, "bob")
     with store.session() as session:
-        assert sources.get_source(session, mine, owner_id="alice") is not None
-        assert sources.get_source(session, theirs, owner_id="alice") is None
-        rows, total = sources.list_sources(session, owner_id="alice")
+        assert sources.get_source(session, mine, owner=Owner("alice")) is not None
+        assert sources.get_source(session, theirs, owner=Owner("alice")) is None
+        rows, total = sources.list_sources(session, owner=Owner("alice"))
         assert total == 1 and [s.id for s in rows] == [mine]
         assert sources.all_source_ids(session) == {mine, theirs}
+
+
+def test_the_same_user_name_in_another_tenant_is_somebody_else(store: MetadataStore) -> None:
+    plain, acme, globex = (_source(store, "alice", tenant) for tenant in (None, "acme", "globex"))
+    with store.session() as session:
+        for source_id in (plain, acme):
+            source = sources.get_source(session, source_id)
+            assert source is not None
+            jobs.create_job(session, source=source, type=SyncType.FULL, trigger="api")
+    with store.session() as session:
+        for tenant, own in ((None, plain), ("acme", acme), ("globex", globex)):
+            owner = Owner("alice", tenant)
+            rows, total = sources.list_sources(session, owner=owner)
+            assert total == 1 and [s.id for s in rows] == [own]
+            others = {plain, acme, globex} - {own}
+            assert all(sources.get_source(session, o, owner=owner) is None for o in others)
+            listed, _ = jobs.list_jobs(session, owner=owner)
+            assert {j.source_id for j in listed} <= {own}
+            assert all(jobs.get_job(session, j.id, owner=owner) is not None for j in listed)
+        acme_jobs, _ = jobs.list_jobs(session, owner=Owner("alice", "acme"))
+        assert [j.tenant_id for j in acme_jobs] == ["acme"]
+        assert jobs.get_job(session, acme_jobs[0].id, owner=Owner("alice")) is None
 
 
 def test_job_lifecycle_and_progress(store: MetadataStore) -> None:
@@ -109,9 +116,9 @@ def test_list_jobs_filters_and_counts(store: MetadataStore) -> None:
     with store.session() as session:
         rows, total = jobs.list_jobs(session, source_id=a, limit=2)
         assert total == 3 and len(rows) == 2 and all(j.source_id == a for j in rows)
-        _, queued = jobs.list_jobs(session, owner_id="alice", status=JobStatus.QUEUED)
+        _, queued = jobs.list_jobs(session, owner=Owner("alice"), status=JobStatus.QUEUED)
         assert queued == 5
-        _, none = jobs.list_jobs(session, owner_id="bob")
+        _, none = jobs.list_jobs(session, owner=Owner("bob"))
         assert none == 0
 
 

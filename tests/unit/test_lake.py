@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,34 @@ def test_rows_spread_over_buckets_and_untouched_buckets_are_inherited(tmp_path: 
     _write(lake, [{"file_id": "ee1", "n": 6}])
     assert not (tmp_path / "lake/things/src-1" / first.name).exists()
     assert _read(lake) == [("ee1", 6)]
+
+
+def test_an_attachment_is_one_file_read_whole_in_its_order(tmp_path: Path) -> None:
+    lake = Lake(url=str(tmp_path / "lake"))
+    batches = [pa.record_batch({"file_id": [f"{n:02x}"], "n": [n]}, schema=SCHEMA) for n in (3, 1)]
+    with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
+        writer.write_rows([{"file_id": "ff", "n": 0}])
+        writer.attach("index", iter(batches), schema=SCHEMA)
+    version = lake.current("things", "src-1")
+    assert version is not None and list(version.attachments) == ["index"]
+    con = duck.connect()
+    lake.register_attachment(con, "idx", version, "index")
+    assert con.execute("SELECT file_id, n FROM idx").fetchall() == [("03", 3), ("01", 1)]
+    with pytest.raises(KeyError, match="no 'other' attachment"):
+        lake.register_attachment(con, "x", version, "other")
+
+
+def test_the_pointer_names_the_version_and_its_manifest_is_read_once(tmp_path: Path) -> None:
+    lake = Lake(url=str(tmp_path / "lake"))
+    _write(lake, [{"file_id": "a", "n": 1}], cursor="one")
+    first = lake.current("things", "src-1")
+    assert first is not None
+    pointer = (tmp_path / "lake/things/src-1/_CURRENT").read_text()
+    assert json.loads(pointer) == {"version": first.name}
+    # A manifest never changes once written: the same version comes back without a read.
+    (tmp_path / "lake/things/src-1" / first.name / "_MANIFEST.json").unlink()
+    assert lake.current("things", "src-1") is first
+    _write(lake, [{"file_id": "b", "n": 2}], cursor="two")
+    second = lake.current("things", "src-1")
+    assert second is not None and second.meta == {"cursor": "two"}
+    assert _read(lake) == [("b", 2)]

@@ -1,0 +1,371 @@
+"""Load the API with 1,000 sources and 10,000 jobs and measure four read endpoints.
+
+    python -m benchmarks.api [--rate N] [--seconds S] [--json]
+
+The store is filled through the store functions in a temporary HEADWATER_HOME, and three
+`local` sources are synced for real (in-process Dagster runs), so their figures and files
+come from the lake. The API runs under uvicorn in a subprocess on a loopback port; this
+process drives it with aiohttp (httpx's shared async pool tops out near 80 requests/s here,
+far below what is measured). For each endpoint, an open-loop generator offers a fixed rate
+through 50 concurrent clients (latency counts from each request's scheduled start, so a
+server that falls behind is not hidden by the generator waiting for it), then a closed loop
+of 50 clients finds the highest rate the endpoint sustains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+from pydantic import SecretStr
+
+from api.auth import mint_token
+
+USER = "bench"
+SECRET = "benchmark-signing-key-" + "x" * 32
+SOURCES = 1_000
+JOBS_PER_SOURCE = 10
+SYNCED_SOURCES = 3
+FILES_PER_SOURCE = 300
+CLIENTS = 50
+START_DEADLINE_S = 60
+REQUEST_TIMEOUT_S = 10
+# Past seed 000's 100/minute: the benchmark measures serving, not throttling.
+UNTHROTTLED = "1000000/minute"
+ENDPOINTS = ("GET /sources", "GET /sources/:id", "GET /jobs/:id", "GET /sources/:id/files")
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    """What the store holds: every source and job id, and the sources with lake data."""
+
+    source_ids: list[str]
+    job_ids: list[str]
+    synced_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One endpoint under one load."""
+
+    endpoint: str
+    requests: int
+    errors: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _write_folder(root: Path) -> Path:
+    root.mkdir(parents=True)
+    for n in range(FILES_PER_SOURCE):
+        package = root / f"pkg{n % 10}"
+        package.mkdir(exist_ok=True)
+        if n % 2:
+            (package / f"mod{n}.py").write_text(f"def f{n}(x: int) -> int:\n    return x + {n}\n")
+        else:
+            (package / f"note{n}.md").write_text(f"# Note {n}\n\nBody of note {n}.\n")
+    return root
+
+
+def seed(home: Path, folders: Path) -> Fixture:
+    """Sync SYNCED_SOURCES real sources, then fill the store up to SOURCES and their jobs."""
+    from cli.runner import run_in_process
+    from resources.dagster_home import dagster_instance
+    from resources.metadata import MetadataStore
+    from resources.settings import Settings
+    from resources.store import jobs, sources
+    from resources.store.models import JobStatus, SyncType
+    from resources.store.owners import Owner
+
+    settings = Settings(home=home, jwt_secret=SecretStr(SECRET))
+    store = MetadataStore(database_url=settings.resolved_database_url)
+    instance = dagster_instance(settings)
+    synced: list[str] = []
+    for n in range(SYNCED_SOURCES):
+        folder = _write_folder(folders / f"folder{n}")
+        with store.session() as session:
+            source = sources.create_source(
+                session,
+                owner_id=USER,
+                tenant_id=None,
+                type="local",
+                name=folder.name,
+                config={"path": str(folder)},
+            )
+            job = jobs.create_job(session, source=source, type=SyncType.FULL, trigger="benchmark")
+            synced.append(source.id)
+            job_id = job.id
+        run_in_process(settings=settings, instance=instance, store=store, job_id=job_id)
+    instance.dispose()
+    now = datetime.now(UTC)
+    with store.session() as session:
+        for n in range(SOURCES - SYNCED_SOURCES):
+            sources.create_source(
+                session,
+                owner_id=USER,
+                tenant_id=None,
+                type="local",
+                name=f"source-{n}",
+                config={"path": f"/data/source-{n}"},
+            )
+        every = sources.list_sources(session, owner=Owner(USER), limit=SOURCES)[0]
+        for source in every:
+            history = JOBS_PER_SOURCE - (1 if source.id in synced else 0)
+            for k in range(history):
+                job = jobs.create_job(
+                    session, source=source, type=SyncType.INCREMENTAL, trigger="schedule"
+                )
+                started = now - timedelta(hours=k + 1)
+                jobs.mark_running(session, job.id, run_id=f"run-{job.id}", started_at=started)
+                jobs.close_job(
+                    session,
+                    job.id,
+                    status=JobStatus.COMPLETED,
+                    completed_at=started + timedelta(seconds=30 + k),
+                )
+        all_jobs = jobs.list_jobs(session, owner=Owner(USER), limit=SOURCES * JOBS_PER_SOURCE)[0]
+        return Fixture(
+            source_ids=[s.id for s in every], job_ids=[j.id for j in all_jobs], synced_ids=synced
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(home: Path, *, redis_url: str | None, workers: int) -> Iterator[str]:
+    """The API under uvicorn on `home`, as its base URL; stopped when the block ends."""
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")},
+        "HEADWATER_HOME": str(home),
+        "HEADWATER_JWT_SECRET": SECRET,
+        "HEADWATER_RATE_LIMIT_DEFAULT": UNTHROTTLED,
+        **({"HEADWATER_REDIS_URL": redis_url} if redis_url else {}),
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app"]
+    log = home / "api.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_DEADLINE_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the API did not come up:\n{log.read_text()[-3000:]}")
+
+
+def _paths(fixture: Fixture) -> dict[str, Callable[[], str]]:
+    rng = random.Random(0)
+    return {
+        "GET /sources": lambda: "/sources",
+        "GET /sources/:id": lambda: f"/sources/{rng.choice(fixture.source_ids)}",
+        "GET /jobs/:id": lambda: f"/jobs/{rng.choice(fixture.job_ids)}",
+        "GET /sources/:id/files": lambda: f"/sources/{rng.choice(fixture.synced_ids)}/files",
+    }
+
+
+def _summary(endpoint: str, latencies: list[float], errors: int, elapsed: float) -> Result:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+    return Result(
+        endpoint=endpoint,
+        requests=len(latencies),
+        errors=errors,
+        rps=round(len(latencies) / elapsed, 1),
+        p50_ms=round(statistics.median(ordered) * 1000, 1) if ordered else float("nan"),
+        p99_ms=round(p99 * 1000, 1),
+    )
+
+
+async def _ok(client: aiohttp.ClientSession, path: str) -> bool:
+    """Whether `GET path` answered 200; a timeout or a dropped connection is a failure."""
+    try:
+        async with client.get(path) as response:
+            await response.read()
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+async def open_loop(
+    client: aiohttp.ClientSession,
+    endpoint: str,
+    path: Callable[[], str],
+    *,
+    rate: float,
+    seconds: float,
+) -> Result:
+    """Offer `rate` requests/s for `seconds` through CLIENTS workers."""
+    total = int(rate * seconds)
+    indexes = iter(range(total))
+    latencies: list[float] = []
+    errors = 0
+    started = time.perf_counter() + 0.1
+
+    async def worker() -> None:
+        nonlocal errors
+        for i in indexes:
+            due = started + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            ok = await _ok(client, path())
+            latencies.append(time.perf_counter() - due)
+            errors += not ok
+
+    await asyncio.wait_for(
+        asyncio.gather(*(worker() for _ in range(CLIENTS))), timeout=seconds * 3 + 30
+    )
+    return _summary(endpoint, latencies, errors, time.perf_counter() - started)
+
+
+async def closed_loop(
+    client: aiohttp.ClientSession, endpoint: str, path: Callable[[], str], *, seconds: float
+) -> Result:
+    """CLIENTS workers each sending their next request as soon as the last one is answered."""
+    latencies: list[float] = []
+    errors = 0
+    started = time.perf_counter()
+    stop = started + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            sent = time.perf_counter()
+            ok = await _ok(client, path())
+            latencies.append(time.perf_counter() - sent)
+            errors += not ok
+
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    return _summary(endpoint, latencies, errors, time.perf_counter() - started)
+
+
+async def drive(
+    url: str, fixture: Fixture, *, rate: float, seconds: float
+) -> dict[str, dict[str, Any]]:
+    """Both loads on every endpoint, one endpoint at a time."""
+    token = mint_token(SECRET, user=USER, ttl=timedelta(hours=1))
+    report: dict[str, dict[str, Any]] = {}
+    async with aiohttp.ClientSession(
+        url,
+        headers={"Authorization": f"Bearer {token}"},
+        connector=aiohttp.TCPConnector(limit=CLIENTS),
+        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+    ) as client:
+        for endpoint, path in _paths(fixture).items():
+            for _ in range(20):  # warm up: connections, first imports, caches
+                if not await _ok(client, path()):
+                    raise RuntimeError(f"{endpoint} fails before any load")
+            offered = await open_loop(client, endpoint, path, rate=rate, seconds=seconds)
+            peak = await closed_loop(client, endpoint, path, seconds=seconds / 2)
+            report[endpoint] = {"open": asdict(offered), "closed": asdict(peak)}
+    return report
+
+
+def run(*, rate: float, seconds: float, redis_url: str | None, workers: int) -> dict[str, Any]:
+    """Seed a store, serve it and measure; everything as a dict."""
+    with tempfile.TemporaryDirectory(prefix="headwater-bench-api-") as tmp:
+        home = Path(tmp) / "home"
+        seeding = time.perf_counter()
+        fixture = seed(home, Path(tmp) / "folders")
+        seeded_s = time.perf_counter() - seeding
+        with serve(home, redis_url=redis_url, workers=workers) as url:
+            endpoints = asyncio.run(drive(url, fixture, rate=rate, seconds=seconds))
+    return {
+        "sources": len(fixture.source_ids),
+        "jobs": len(fixture.job_ids),
+        "files_per_synced_source": FILES_PER_SOURCE,
+        "clients": CLIENTS,
+        "offered_rps": rate,
+        "seconds": seconds,
+        "rate_limit_storage": "redis" if redis_url else "metadata database",
+        "workers": workers,
+        "seed_s": round(seeded_s, 1),
+        "endpoints": endpoints,
+    }
+
+
+def _write_table(report: dict[str, Any]) -> None:
+    lines = [
+        f"{report['sources']} sources, {report['jobs']} jobs, {report['clients']} clients, "
+        f"{report['offered_rps']:g} requests/s offered for {report['seconds']:g} s, "
+        f"{report['workers']} API worker(s), "
+        f"rate limits counted in the {report['rate_limit_storage']}",
+        "",
+        f"{'endpoint':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'max req/s':>11}{'p50 ms':>9}{'p99 ms':>9}",
+    ]
+    for endpoint, loads in report["endpoints"].items():
+        offered, peak = loads["open"], loads["closed"]
+        lines.append(
+            f"{endpoint:<24}{offered['rps']:>8}{offered['p50_ms']:>9}{offered['p99_ms']:>9}"
+            f"{offered['errors'] + peak['errors']:>8}{peak['rps']:>11}{peak['p50_ms']:>9}"
+            f"{peak['p99_ms']:>9}"
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    """Command line: the table, or the report as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200, help="Offered requests/s.")
+    parser.add_argument("--seconds", type=float, default=10, help="Open-loop time per endpoint.")
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Count rate limits in this Redis (as HEADWATER_REDIS_URL) instead of the store.",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes.")
+    parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    args = parser.parse_args()
+    report = run(
+        rate=args.rate, seconds=args.seconds, redis_url=args.redis_url, workers=args.workers
+    )
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        _write_table(report)
+
+
+if __name__ == "__main__":
+    main()
