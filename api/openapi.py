@@ -46,7 +46,7 @@ def _source_create(generic: Mapping[str, Any]) -> dict[str, Any]:
         variant.pop("title", None)
         variant["title"] = f"SourceCreate ({spec.type})"
         variant["properties"]["type"] = {"const": spec.type, "description": spec.display_name}
-        variant["properties"]["config"] = _standard(spec.config_schema)
+        variant["properties"]["config"] = standard_schema(spec.config_schema)
         variants.append(variant)
     return {
         "title": generic.get("title", "SourceCreate"),
@@ -55,10 +55,10 @@ def _source_create(generic: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _standard(schema: Any) -> Any:
-    """`schema` without the keywords in NON_STANDARD_KEYWORDS, at any depth."""
+def standard_schema(schema: Any) -> Any:
+    """`schema` without our non-standard keywords (NON_STANDARD_KEYWORDS), at any depth."""
     if isinstance(schema, Mapping):
-        return {k: _standard(v) for k, v in schema.items() if k not in NON_STANDARD_KEYWORDS}
+        return {k: standard_schema(v) for k, v in schema.items() if k not in NON_STANDARD_KEYWORDS}
     if isinstance(schema, list):
-        return [_standard(item) for item in schema]
+        return [standard_schema(item) for item in schema]
     return schema

@@ -204,3 +204,27 @@ class ProbeOut(CamelModel):
 
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class ConnectorOut(CamelModel):
+    """A connector type of the catalog, generated from the connector's own spec."""
+
+    type: str
+    display_name: str
+    description: str
+    category: str
+    config_schema: dict[str, Any] = Field(
+        description="JSON Schema (2020-12) of a source's `config`; secret fields are "
+        "`writeOnly` and listed in `secretFields`."
+    )
+    secret_fields: list[str]
+    capabilities: dict[str, bool]
+    auth_methods: list[str]
+    is_enabled: bool = True
+
+
+class ConnectorListOut(CamelModel):
+    """Every connector type, by type."""
+
+    connectors: list[ConnectorOut]
+    total: int

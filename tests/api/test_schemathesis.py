@@ -42,8 +42,10 @@ def test_api_conforms_to_its_schema(fuzzed: ApiServer) -> None:
     # Loaded from the running server; schemathesis' lazy pytest loader does not run on pytest 9.
     api_schema = schemathesis.openapi.from_url(f"{fuzzed.url}/openapi.json")
     headers = {"Authorization": f"Bearer {mint_token(SECRET, user=USER, ttl=timedelta(hours=1))}"}
+    # `ok()` raises on an operation schemathesis could not load: none is skipped silently.
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 12
+    labels = {operation.label for operation in operations}
+    assert {"POST /sources", "GET /sources/{source_id}/files", "GET /connectors"} <= labels
 
     for operation in operations:
 
