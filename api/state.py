@@ -10,6 +10,7 @@ from dagster import DagsterInstance
 from api.auth import signing_secret
 from api.ratelimit import RateLimiter, make_storage, rules_from
 from resources.dagster_home import dagster_instance
+from resources.files import FileLister
 from resources.lake import Lake
 from resources.settings import Settings
 from resources.store.engine import session_factory
@@ -18,10 +19,11 @@ from resources.vault import Vault
 
 @dataclass
 class AppState:
-    """Settings, the lake, the signing key, the rate limiter and the Dagster instance."""
+    """Settings, the lake and its file pages, keys, the rate limiter and the Dagster instance."""
 
     settings: Settings
     lake: Lake
+    files: FileLister
     jwt_secret: str
     vault: Vault
     limiter: RateLimiter
@@ -32,9 +34,11 @@ class AppState:
     def open(cls, settings: Settings) -> AppState:
         """Migrate the store and open what every request shares."""
         sessions = session_factory(settings.resolved_database_url)
+        lake = Lake(url=settings.resolved_data_url)
         return cls(
             settings=settings,
-            lake=Lake(url=settings.resolved_data_url),
+            lake=lake,
+            files=FileLister(lake, cached_pages=settings.files_page_cache),
             jwt_secret=signing_secret(settings),
             vault=Vault.from_settings(settings),
             limiter=RateLimiter(

@@ -154,7 +154,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(home: Path, *, redis_url: str | None, workers: int) -> Iterator[str]:
+def serve(
+    home: Path, *, redis_url: str | None, workers: int, files_page_cache: int
+) -> Iterator[str]:
     """The API under uvicorn on `home`, as its base URL; stopped when the block ends."""
     port = _free_port()
     env = {
@@ -162,6 +164,7 @@ def serve(home: Path, *, redis_url: str | None, workers: int) -> Iterator[str]:
         "HEADWATER_HOME": str(home),
         "HEADWATER_JWT_SECRET": SECRET,
         "HEADWATER_RATE_LIMIT_DEFAULT": UNTHROTTLED,
+        "HEADWATER_FILES_PAGE_CACHE": str(files_page_cache),
         **({"HEADWATER_REDIS_URL": redis_url} if redis_url else {}),
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app"]
@@ -202,8 +205,19 @@ def _paths(fixture: Fixture) -> dict[str, Callable[[], str]]:
         "GET /sources": lambda: "/sources",
         "GET /sources/:id": lambda: f"/sources/{rng.choice(fixture.source_ids)}",
         "GET /jobs/:id": lambda: f"/jobs/{rng.choice(fixture.job_ids)}",
-        "GET /sources/:id/files": lambda: f"/sources/{rng.choice(fixture.synced_ids)}/files",
+        "GET /sources/:id/files": lambda: _files_path(rng, fixture),
     }
+
+
+def _files_path(rng: random.Random, fixture: Fixture) -> str:
+    """A files query as a client might send: a source, maybe a folder, maybe a language."""
+    params = []
+    if folder := rng.choice([None, *(f"pkg{n}/" for n in range(10))]):
+        params.append(f"path={folder}")
+    if language := rng.choice([None, "python", "markdown"]):
+        params.append(f"language={language}")
+    query = f"?{'&'.join(params)}" if params else ""
+    return f"/sources/{rng.choice(fixture.synced_ids)}/files{query}"
 
 
 def _summary(endpoint: str, latencies: list[float], errors: int, elapsed: float) -> Result:
@@ -302,14 +316,18 @@ async def drive(
     return report
 
 
-def run(*, rate: float, seconds: float, redis_url: str | None, workers: int) -> dict[str, Any]:
+def run(
+    *, rate: float, seconds: float, redis_url: str | None, workers: int, files_page_cache: int
+) -> dict[str, Any]:
     """Seed a store, serve it and measure; everything as a dict."""
     with tempfile.TemporaryDirectory(prefix="headwater-bench-api-") as tmp:
         home = Path(tmp) / "home"
         seeding = time.perf_counter()
         fixture = seed(home, Path(tmp) / "folders")
         seeded_s = time.perf_counter() - seeding
-        with serve(home, redis_url=redis_url, workers=workers) as url:
+        with serve(
+            home, redis_url=redis_url, workers=workers, files_page_cache=files_page_cache
+        ) as url:
             endpoints = asyncio.run(drive(url, fixture, rate=rate, seconds=seconds))
     return {
         "sources": len(fixture.source_ids),
@@ -320,6 +338,7 @@ def run(*, rate: float, seconds: float, redis_url: str | None, workers: int) -> 
         "seconds": seconds,
         "rate_limit_storage": "redis" if redis_url else "metadata database",
         "workers": workers,
+        "files_page_cache": files_page_cache,
         "seed_s": round(seeded_s, 1),
         "endpoints": endpoints,
     }
@@ -329,7 +348,7 @@ def _write_table(report: dict[str, Any]) -> None:
     lines = [
         f"{report['sources']} sources, {report['jobs']} jobs, {report['clients']} clients, "
         f"{report['offered_rps']:g} requests/s offered for {report['seconds']:g} s, "
-        f"{report['workers']} API worker(s), "
+        f"{report['workers']} API worker(s), files page cache {report['files_page_cache']}, "
         f"rate limits counted in the {report['rate_limit_storage']}",
         "",
         f"{'endpoint':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
@@ -356,10 +375,20 @@ def main() -> None:
         help="Count rate limits in this Redis (as HEADWATER_REDIS_URL) instead of the store.",
     )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes.")
+    parser.add_argument(
+        "--files-page-cache",
+        type=int,
+        default=512,
+        help="HEADWATER_FILES_PAGE_CACHE of the API (0: every files page read with DuckDB).",
+    )
     parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
     args = parser.parse_args()
     report = run(
-        rate=args.rate, seconds=args.seconds, redis_url=args.redis_url, workers=args.workers
+        rate=args.rate,
+        seconds=args.seconds,
+        redis_url=args.redis_url,
+        workers=args.workers,
+        files_page_cache=args.files_page_cache,
     )
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")

@@ -7,19 +7,25 @@ every bucket's parts.
 Pages are keyset-paginated on `(path, file_id)`: a cursor names the last row of the page
 before, so a page costs the same wherever it is and rows never repeat or go missing when
 an earlier page's rows change.
+
+A committed version never changes, so a page of one is cached by (version, query): a
+resync commits a new version and with it new keys, and nothing is ever stale.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from resources import duck
-from resources.lake import Lake
+from resources.lake import Lake, LakeVersion
 
 MAX_LIMIT = 1_000
 LISTING_ATTACHMENT = "listing"
@@ -43,45 +49,80 @@ class IndexedFile:
 
 
 @dataclass(frozen=True, slots=True)
-class FilePage:
-    """A page of files, how many match in all, and the cursor of the next page (None at the end)."""
+class FileQuery:
+    """Which files, and which page of them."""
 
-    files: list[IndexedFile]
+    path_prefix: str | None = None
+    language: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FilePage:
+    """A page of files, how many match in all, and the cursor of the next page (None at the end).
+
+    `tag` names the version and query the page was read for (an HTTP entity tag).
+    """
+
+    files: tuple[IndexedFile, ...]
     total: int
     next_cursor: str | None
+    tag: str
 
 
-def list_files(
-    lake: Lake,
-    source_id: str,
-    *,
-    path_prefix: str | None = None,
-    language: str | None = None,
-    limit: int = 100,
-    cursor: str | None = None,
-) -> FilePage:
-    """Files of the source's current documents, ordered by path, filtered and paginated.
+@dataclass(frozen=True, slots=True)
+class _At:
+    """A version as a cache key: equal when partition and name are."""
 
-    Raises:
-        InvalidCursor: `cursor` is not one this function handed out.
-        ValueError: `limit` is outside 1..MAX_LIMIT.
-    """
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-    after = _decode(cursor) if cursor else None
-    version = lake.current("documents", source_id)
-    if version is None:
-        return FilePage(files=[], total=0, next_cursor=None)
-    con = duck.connect()
-    lake.register_attachment(con, "listing", version, LISTING_ATTACHMENT)
+    partition: str
+    name: str
+    version: LakeVersion = field(compare=False, hash=False)
+
+
+class FileLister:
+    """Pages of a source's indexed files, cached per immutable version."""
+
+    def __init__(self, lake: Lake, *, cached_pages: int) -> None:
+        """Read `lake`, keeping up to `cached_pages` pages in memory (0: none)."""
+        self.lake = lake
+        read: Callable[[_At, FileQuery], FilePage] = self._read
+        self._page = functools.lru_cache(maxsize=cached_pages)(read) if cached_pages else read
+
+    def page(self, source_id: str, query: FileQuery) -> FilePage:
+        """Files of the source's current documents, ordered by path, filtered and paginated.
+
+        Raises:
+            InvalidCursor: The query's cursor is not one a page handed out.
+            ValueError: The limit is outside 1..MAX_LIMIT.
+        """
+        if not 1 <= query.limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        if query.cursor:
+            _decode(query.cursor)  # a bad cursor is refused whether or not there are files
+        version = self.lake.current("documents", source_id)
+        if version is None:
+            return FilePage(files=(), total=0, next_cursor=None, tag=_tag("", query))
+        return self._page(_At(version.partition, version.name, version), query)
+
+    def _read(self, at: _At, query: FileQuery) -> FilePage:
+        """One page, read with DuckDB from the version's listing."""
+        after = _decode(query.cursor) if query.cursor else None
+        con = duck.connect()
+        self.lake.register_attachment(con, "listing", at.version, LISTING_ATTACHMENT)
+        return _query(con, query, after, tag=_tag(at.name, query))
+
+
+def _query(con: Any, query: FileQuery, after: tuple[str, str] | None, *, tag: str) -> FilePage:
+    """The page of `query` from the relation `listing` on `con`."""
     where: list[str] = []
     params: list[Any] = []
-    if path_prefix:
+    if query.path_prefix:
         where.append("starts_with(path, ?)")
-        params.append(path_prefix)
-    if language:
+        params.append(query.path_prefix)
+    if query.language:
         where.append("language = ?")
-        params.append(language)
+        params.append(query.language)
     condition = " AND ".join(where) or "true"
     # One scan: the window counts every match before the page's keyset cuts it.
     keyset, page_params = "true", list(params)
@@ -92,7 +133,7 @@ def list_files(
         "WITH matching AS (SELECT file_id, path, language, size, epoch_us(modified_at), "
         f"epoch_us(indexed_at), count(*) OVER () FROM listing WHERE {condition}) "
         f"SELECT * FROM matching WHERE {keyset} ORDER BY path, file_id LIMIT ?",
-        [*page_params, limit + 1],
+        [*page_params, query.limit + 1],
     ).fetchall()
     if rows:
         total = int(rows[0][-1])
@@ -107,14 +148,21 @@ def list_files(
             modified_at=_timestamp(modified),
             indexed_at=_timestamp(indexed),
         )
-        for file_id, path, lang, size, modified, indexed, _ in rows[:limit]
+        for file_id, path, lang, size, modified, indexed, _ in rows[: query.limit]
     ]
-    more = len(rows) > limit
+    more = len(rows) > query.limit
     return FilePage(
-        files=files,
+        files=tuple(files),
         total=total,
         next_cursor=_encode(files[-1].path, files[-1].file_id) if more else None,
+        tag=tag,
     )
+
+
+def _tag(version: str, query: FileQuery) -> str:
+    """A short digest naming the version and the query."""
+    text = json.dumps([version, query.path_prefix, query.language, query.limit, query.cursor])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _timestamp(epoch_us: int | None) -> datetime | None:

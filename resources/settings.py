@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     rate_limit_default: str = Field(
         default="100/minute", description="Per user, for every other authenticated route."
     )
+    files_page_cache: int = Field(
+        default=512,
+        ge=0,
+        description="Pages of `GET /sources/:id/files` kept in memory per API process (0: none).",
+    )
     max_request_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger request bodies get 413."
     )

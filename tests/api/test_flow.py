@@ -130,6 +130,13 @@ def test_local_source_end_to_end(stack: ApiServer, tmp_path: Path) -> None:
         "nextCursor": None,
     }
 
+    first_page = client.get(f"/sources/{source_id}/files", params={"path": "src/"})
+    etag = first_page.headers["etag"]
+    unchanged = client.get(
+        f"/sources/{source_id}/files", params={"path": "src/"}, headers={"If-None-Match": etag}
+    )
+    assert unchanged.status_code == 304 and unchanged.headers["etag"] == etag
+
     (folder / "src" / "mod00.py").write_text("def f0() -> int:\n    return 100\n")
     (folder / "docs" / "guide11.md").unlink()
     (folder / "src" / "new.py").write_text("NEW = True\n")
@@ -146,6 +153,13 @@ def test_local_source_end_to_end(stack: ApiServer, tmp_path: Path) -> None:
     assert all(job["estimatedCompletion"] for job in running)
     listed = client.get("/jobs", params={"sourceId": source_id}).json()
     assert [j["id"] for j in listed["jobs"]] == [queued["id"], job_id]
+    # The resync committed a new version: the same page is read afresh, with a new tag.
+    after = client.get(
+        f"/sources/{source_id}/files", params={"path": "src/"}, headers={"If-None-Match": etag}
+    )
+    assert after.status_code == 200 and after.headers["etag"] != etag
+    assert "src/new.py" in {f["path"] for f in after.json()["files"]}
+    assert after.json()["total"] == first_page.json()["total"] + 1
 
     before = client.get(f"/sources/{source_id}").json()["stats"]
     deleted = client.delete(f"/sources/{source_id}")
