@@ -25,6 +25,9 @@ class ErrorCode(enum.StrEnum):
     SOURCE_NOT_FOUND = "SOURCE_NOT_FOUND"
     JOB_NOT_FOUND = "JOB_NOT_FOUND"
     CONNECTOR_NOT_FOUND = "CONNECTOR_NOT_FOUND"
+    CONNECTION_NOT_FOUND = "CONNECTION_NOT_FOUND"
+    DUPLICATE_CONNECTION = "DUPLICATE_CONNECTION"
+    INVALID_CONFIG = "INVALID_CONFIG"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     CONFLICT = "CONFLICT"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
@@ -78,6 +81,13 @@ def job_not_found(job_id: str) -> ApiError:
     return ApiError(404, ErrorCode.JOB_NOT_FOUND, f"Job with ID {job_id} not found")
 
 
+def connection_not_found(connection_id: str) -> ApiError:
+    """404 for a connection that does not exist or belongs to someone else."""
+    return ApiError(
+        404, ErrorCode.CONNECTION_NOT_FOUND, f"Connection with ID {connection_id} not found"
+    )
+
+
 def unauthorized(message: str) -> ApiError:
     """401 with the challenge RFC 6750 asks for."""
     return ApiError(
@@ -117,6 +127,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 SOURCE_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("SOURCE_NOT_FOUND")}
 JOB_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("JOB_NOT_FOUND")}
+CONNECTION_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("CONNECTION_NOT_FOUND")}
 
 
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:

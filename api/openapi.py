@@ -1,20 +1,23 @@
 """The OpenAPI document as this API really behaves.
 
 FastAPI documents a 422 on every route; this API answers validation errors with 400
-VALIDATION_ERROR (documented on every route), so the 422s go. The body of `POST /sources`
-is documented per connector type, with that connector's own config JSON Schema.
+VALIDATION_ERROR (documented on every route), so the 422s go. The bodies of `POST /sources`
+and `POST /connections` are documented per connector type, with that type's own config
+JSON Schema.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from resources.connectors import connector_types
+from resources.connectors.base import ConnectorSpec
+from resources.connectors.registry import connection_schema
 
 # JSON Schema keywords of our connector specs that OpenAPI tools do not know.
 NON_STANDARD_KEYWORDS = ("$schema", "errorMessage")
@@ -33,26 +36,34 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
         if "SourceCreate" in components:
-            components["SourceCreate"] = _source_create(components["SourceCreate"])
+            components["SourceCreate"] = _per_type(
+                components["SourceCreate"], lambda spec: spec.config_schema
+            )
+        if "ConnectionCreate" in components:
+            components["ConnectionCreate"] = _per_type(
+                components["ConnectionCreate"], connection_schema
+            )
         app.openapi_schema = schema
     return app.openapi_schema
 
 
-def _source_create(generic: Mapping[str, Any]) -> dict[str, Any]:
-    """One variant per connector type: `{"type": <type>, "config": <its schema>, "name"?}`."""
+def _per_type(
+    generic: Mapping[str, Any],
+    config_schema: Callable[[ConnectorSpec], Mapping[str, Any] | None],
+) -> dict[str, Any]:
+    """One variant per connector type: `type` that type, `config` its schema (if it has one)."""
+    title = str(generic.get("title", ""))
     variants = []
     for spec in connector_types():
+        schema = config_schema(spec)
+        if schema is None:
+            continue
         variant = copy.deepcopy(dict(generic))
-        variant.pop("title", None)
-        variant["title"] = f"SourceCreate ({spec.type})"
+        variant["title"] = f"{title} ({spec.type})"
         variant["properties"]["type"] = {"const": spec.type, "description": spec.display_name}
-        variant["properties"]["config"] = standard_schema(spec.config_schema)
+        variant["properties"]["config"] = standard_schema(schema)
         variants.append(variant)
-    return {
-        "title": generic.get("title", "SourceCreate"),
-        "description": generic.get("description", ""),
-        "oneOf": variants,
-    }
+    return {"title": title, "description": generic.get("description", ""), "oneOf": variants}
 
 
 def standard_schema(schema: Any) -> Any:

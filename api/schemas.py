@@ -43,6 +43,7 @@ class SourceOut(CamelModel):
     last_sync_at: datetime | None
     created_at: datetime
     last_error: str | None = None
+    connection_id: str | None = None
 
 
 class JobStatsOut(CamelModel):
@@ -107,6 +108,11 @@ class SourceCreate(CamelModel):
     type: str = Field(min_length=1, max_length=32)
     config: dict[str, Any]
     name: str | None = Field(default=None, min_length=1, max_length=256)
+    connection_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A connection of the same type whose credentials the source uses.",
+    )
 
 
 class SourceSummaryOut(CamelModel):
@@ -228,3 +234,101 @@ class ConnectorListOut(CamelModel):
 
     connectors: list[ConnectorOut]
     total: int
+
+
+class ConnectionCreate(CamelModel):
+    """`POST /connections`: an account at a provider, for sources to use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=32, description="A connector type.")
+    name: str = Field(min_length=1, max_length=256, description="Unique among yours.")
+    description: str | None = Field(default=None, max_length=2000)
+    config: dict[str, Any] = Field(description="The type's connection fields (credentials).")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConnectionReplace(CamelModel):
+    """`PUT /connections/:id`: everything but the type; a masked secret keeps its value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256)
+    description: str | None = Field(default=None, max_length=2000)
+    config: dict[str, Any]
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConnectionPatch(CamelModel):
+    """`PATCH /connections/:id`: only what is sent changes; `config` keys merge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    description: str | None = Field(default=None, max_length=2000)
+    config: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+
+
+class ConnectionOut(CamelModel):
+    """A connection; secret config fields are always masked."""
+
+    id: str
+    type: str
+    name: str
+    description: str | None
+    config: dict[str, Any]
+    options: dict[str, Any]
+    status: str
+    last_error: str | None
+    last_tested_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectionListOut(CamelModel):
+    """Your connections, by name."""
+
+    connections: list[ConnectionOut]
+    total: int
+
+
+class ConnectionDeletedOut(CamelModel):
+    """`DELETE /connections/:id`."""
+
+    message: str
+
+
+class ConnectionStepOut(CamelModel):
+    """One timed step of a connection test."""
+
+    status: str = Field(description="`success` or `failed`.")
+    time_ms: float
+    detail: str
+
+
+class ConnectionProbeOut(CamelModel):
+    """Whether the provider could be reached with the credentials at all."""
+
+    status: str = Field(description="`success` or `failed`.")
+    response_time_ms: float
+    message: str
+    error_code: str | None = None
+
+
+class TestIssueOut(CamelModel):
+    """Something the test found wrong, and what to do about it."""
+
+    severity: str
+    message: str
+    resolution: str
+
+
+class ConnectionTestOut(CamelModel):
+    """`POST /connections/:id/test` (seed 002's shape, camelCase)."""
+
+    success: bool
+    connection_test: ConnectionProbeOut
+    operations_test: dict[str, ConnectionStepOut]
+    recommendations: list[str]
+    issues: list[TestIssueOut]

@@ -31,6 +31,7 @@ def source_view(source: Source, lake: Lake) -> SourceOut:
         last_sync_at=source.last_sync_at,
         created_at=source.created_at,
         last_error=source.last_error,
+        connection_id=source.connection_id,
     )
 
 

@@ -122,7 +122,10 @@ def raw_files(
         if source is None:
             raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
         source_type = source.type
-        source_config = opened_config(vault.get_vault(), source.type, source.config)
+        connection = source.connection.config if source.connection is not None else None
+        source_config = opened_config(
+            vault.get_vault(), source.type, source.config, connection=connection
+        )
     progress = _progress(context, store, "raw_files")
     started = time.perf_counter()
     version, report = build_raw_files(

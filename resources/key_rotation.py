@@ -14,14 +14,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from resources.store.engine import transaction
-from resources.store.models import Source
+from resources.store.models import Connection, Source
 from resources.vault import Vault, VaultError
 
 BATCH_ROWS = 500
 
 # Every JSON column that may hold sealed secrets, by table: the one list to extend when a
 # model gains one.
-SEALED_COLUMNS: tuple[InstrumentedAttribute[dict[str, object]], ...] = (Source.config,)
+SEALED_COLUMNS: tuple[InstrumentedAttribute[dict[str, object]], ...] = (
+    Source.config,
+    Connection.config,
+)
 
 
 @dataclass

@@ -1,11 +1,13 @@
-"""Source configs as stored (secrets sealed), as used (opened) and as shown (masked)."""
+"""Source and connection configs as stored (secrets sealed), used (opened) and shown (masked)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from resources.connectors import connector_class, validate_config
-from resources.vault import Vault, mask
+from resources.connectors.registry import source_config_with, validate_connection_config
+from resources.vault import MASK, Vault, mask
 
 
 def sealed_config(vault: Vault, source_type: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -15,14 +17,64 @@ def sealed_config(vault: Vault, source_type: str, config: dict[str, Any]) -> dic
         ConfigError: Unknown type or invalid config (the message names the field).
     """
     valid = validate_config(source_type, config)
-    return vault.seal(valid, connector_class(source_type).spec.secret_fields)
+    return vault.seal(valid, _secrets(source_type))
 
 
-def opened_config(vault: Vault, source_type: str, stored: dict[str, Any]) -> dict[str, Any]:
-    """The stored config with its secrets decrypted, for the connector only."""
-    return vault.unseal(stored, connector_class(source_type).spec.secret_fields)
+def sealed_connection_config(
+    vault: Vault, source_type: str, config: Any, *, stored: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Validate a connection's config and encrypt its secrets.
+
+    Args:
+        vault: The vault.
+        source_type: The connector type.
+        config: The config as received.
+        stored: The connection's stored config, when updating: a secret sent back as the
+            mask keeps its stored value.
+
+    Raises:
+        ConfigError: The type takes no connection, or the config is invalid.
+        VaultError: A kept secret cannot be opened (send a new one).
+    """
+    secrets = _secrets(source_type)
+    kept: dict[str, Any] = {}
+    if stored is not None and isinstance(config, Mapping):
+        kept = {k: stored[k] for k in secrets if config.get(k) == MASK and k in stored}
+        # Validated with the stored secrets opened; they stay sealed as they were.
+        config = {**config, **vault.unseal(kept, secrets)}
+    valid = validate_connection_config(source_type, config)
+    return {**vault.seal(valid, secrets), **kept}
 
 
-def shown_config(source_type: str, stored: dict[str, Any]) -> dict[str, Any]:
-    """The stored config as any response or log may show it."""
-    return mask(stored, connector_class(source_type).spec.secret_fields)
+def sealed_source_config_with(
+    vault: Vault, source_type: str, config: Any, connection_config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A source config that takes its credentials from a connection, validated with them.
+
+    Raises:
+        ConfigError: Invalid together with the connection's fields, or repeats one.
+        VaultError: The connection's secrets cannot be opened.
+    """
+    opened = vault.unseal(connection_config, _secrets(source_type))
+    return vault.seal(source_config_with(source_type, config, opened), _secrets(source_type))
+
+
+def opened_config(
+    vault: Vault,
+    source_type: str,
+    stored: dict[str, Any],
+    *,
+    connection: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The config a connector runs with: the connection's fields, then the source's own."""
+    merged = {**(connection or {}), **stored}
+    return vault.unseal(merged, _secrets(source_type))
+
+
+def shown_config(source_type: str, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored config as any response or log may show it."""
+    return mask(stored, _secrets(source_type))
+
+
+def _secrets(source_type: str) -> tuple[str, ...]:
+    return connector_class(source_type).spec.secret_fields

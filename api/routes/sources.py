@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from sqlalchemy.orm import Session
 
+from api.auth import User
 from api.deps import (
     CurrentUser,
     InstanceDep,
@@ -16,7 +18,13 @@ from api.deps import (
     SessionDep,
     StateDep,
 )
-from api.errors import ERROR_RESPONSES, SOURCE_MISSING, validation_error
+from api.errors import (
+    CONNECTION_MISSING,
+    ERROR_RESPONSES,
+    SOURCE_MISSING,
+    connection_not_found,
+    validation_error,
+)
 from api.schemas import (
     QueuedJobOut,
     SourceCreate,
@@ -29,14 +37,16 @@ from api.schemas import (
     SyncQueuedOut,
     SyncRequest,
 )
+from api.state import AppState
 from api.views import source_view
 from resources import dagster_runs
 from resources.connectors import ConfigError
-from resources.source_configs import sealed_config
+from resources.source_configs import sealed_config, sealed_source_config_with
 from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
-from resources.store import jobs, sources
+from resources.store import connections, jobs, sources
 from resources.store.models import SyncType
+from resources.vault import VaultError
 
 # How long a delete waits for a terminated run to stop before dropping its data.
 CANCEL_WAIT_S = 15.0
@@ -63,7 +73,7 @@ def list_sources(
     return SourceListOut(sources=[source_view(source, lake) for source in rows], total=total)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=CONNECTION_MISSING)
 def create_source(
     body: SourceCreate,
     session: SessionDep,
@@ -71,11 +81,11 @@ def create_source(
     instance: InstanceDep,
     state: StateDep,
 ) -> SourceCreatedOut:
-    """Connect a source (config checked against its connector's schema) and queue a full sync."""
-    try:
-        config = sealed_config(state.vault, body.type, body.config)
-    except ConfigError as error:
-        raise validation_error(error.message, details=error.details) from error
+    """Connect a source (config checked against its connector's schema) and queue a full sync.
+
+    With `connectionId`, the credentials come from that connection (of the same type).
+    """
+    config = _sealed_source_config(body, session, user, state)
     source = sources.create_source(
         session,
         owner_id=user.id,
@@ -83,6 +93,7 @@ def create_source(
         type=body.type,
         name=body.name or sources.default_name(body.type, config),
         config=config,
+        connection_id=body.connection_id,
     )
     job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
     dagster_runs.add_partition(instance, source.id)
@@ -134,3 +145,31 @@ def sync_source(
             estimated_duration=math.ceil(typical) if typical is not None else None,
         )
     )
+
+
+def _sealed_source_config(
+    body: SourceCreate, session: Session, user: User, state: AppState
+) -> dict[str, Any]:
+    """The config to store, validated (with its connection's fields, if it names one)."""
+    if body.connection_id is None:
+        try:
+            return sealed_config(state.vault, body.type, body.config)
+        except ConfigError as error:
+            raise validation_error(error.message, details=error.details) from error
+    connection = connections.get_connection(session, body.connection_id, owner=user.owner)
+    if connection is None:
+        raise connection_not_found(body.connection_id)
+    if connection.type != body.type:
+        raise validation_error(
+            f"connectionId: a {connection.type} connection cannot serve a {body.type} source",
+            details={"field": "connectionId"},
+        )
+    try:
+        return sealed_source_config_with(state.vault, body.type, body.config, connection.config)
+    except ConfigError as error:
+        raise validation_error(error.message, details=error.details) from error
+    except VaultError as error:
+        raise validation_error(
+            f"connectionId: {error}; update the connection's credentials",
+            details={"field": "connectionId"},
+        ) from error

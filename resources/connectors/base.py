@@ -30,6 +30,8 @@ class ConnectorSpec:
         secret_fields: Config keys that hold secrets (encrypted, never returned).
         capabilities: What the connector can do, e.g. `read`, `incremental`, `deletions`.
         auth_methods: How it authenticates: `none`, `token`, `oauth2`, ...
+        connection_fields: Config keys a connection may hold for its sources (credentials
+            and endpoints); empty when the type takes no connection.
     """
 
     type: str
@@ -40,6 +42,7 @@ class ConnectorSpec:
     secret_fields: tuple[str, ...]
     capabilities: tuple[str, ...]
     auth_methods: tuple[str, ...]
+    connection_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,6 +255,20 @@ class BranchHead(Protocol):
 
     def head_sha(self) -> str:
         """The commit at the tip of the synced branch, from the provider's API."""
+        ...
+
+
+@runtime_checkable
+class ConnectionTester(Protocol):
+    """A connector type that can test a connection's fields alone, before any source."""
+
+    @classmethod
+    def test_connection(cls, config: Mapping[str, Any]) -> CheckResult:
+        """Connect, list a few items and read a sample, each step timed.
+
+        Args:
+            config: The connection's fields, secrets opened.
+        """
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import math
 import time
@@ -58,7 +59,9 @@ RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 OWNER_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"
 REPO_RE = r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}$"
-HTTP_URL_RE = r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$"
+# Control characters are excluded by range, not only by `\s`: Python's `\s` (jsonschema)
+# and ECMA's (what API clients and fuzzers read) disagree on some of them.
+HTTP_URL_RE = r"^https?://[^\x00-\x20\x7f-\x9f\s/?#]+(?:/[^\x00-\x20\x7f-\x9f\s?#]*)?$"
 
 CONFIG_SCHEMA: Mapping[str, Any] = {
     "$schema": JSON_SCHEMA_DIALECT,
@@ -127,7 +130,9 @@ SPEC = ConnectorSpec(
     secret_fields=("token",),
     capabilities=("read", "incremental", "deletions", "renames", "check", "metadata"),
     auth_methods=("token", "none"),
+    connection_fields=("token", "apiUrl", "gitUrl"),
 )
+SAMPLE_REPOSITORIES = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -349,6 +354,46 @@ class GithubConnector(GitConnector):
         )
         self.api = GithubApi(self.api_url, token=token, retry=retry, sleep=sleep)
         self._repo_path = f"/repos/{quote(self.owner)}/{quote(self.repo_name)}"
+
+    @classmethod
+    def test_connection(cls, config: Mapping[str, Any]) -> CheckResult:
+        """Who the token is, a few repositories it can read, and one of them read.
+
+        Args:
+            config: A connection's fields: `token`, and `apiUrl` for GitHub Enterprise.
+        """
+        api_url = str(config.get("apiUrl") or DEFAULT_API_URL).rstrip("/")
+        api = GithubApi(api_url, token=config.get("token"))
+        run = CheckRun()
+        found: dict[str, Any] = {"apiUrl": api_url}
+
+        def whoami() -> str:
+            found["login"] = str(api.get("/user")["login"])
+            return f"authenticated as {found['login']}"
+
+        def list_repositories() -> str:
+            pages = api.paginate(
+                "/user/repos", params={"per_page": SAMPLE_REPOSITORIES, "sort": "updated"}
+            )
+            first = itertools.islice(pages, SAMPLE_REPOSITORIES)
+            found["sample"] = [str(repo["full_name"]) for repo in first]
+            return f"{len(found['sample'])} repositories readable: {', '.join(found['sample'])}"
+
+        def read_sample() -> str:
+            if not found["sample"]:
+                return "no repository to read"
+            body = api.get(f"/repos/{found['sample'][0]}")
+            return f"{body['full_name']}: default branch {body['default_branch']}"
+
+        try:
+            run.step("GET /user", whoami)
+            run.step("GET /user/repos", list_repositories)
+            run.step("GET /repos/{sample}", read_sample)
+        finally:
+            api.close()
+        return run.result(
+            message=f"Authenticated to {api_url} as {found.get('login')}", details=found
+        )
 
     def check(self) -> CheckResult:
         """GET the repository from the REST API, then `git ls-remote` the branch."""

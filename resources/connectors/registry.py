@@ -13,7 +13,13 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from resources.connectors.base import BaseConnector, ConfigError, Connector, ConnectorSpec
+from resources.connectors.base import (
+    JSON_SCHEMA_DIALECT,
+    BaseConnector,
+    ConfigError,
+    Connector,
+    ConnectorSpec,
+)
 from resources.connectors.git import GitConnector
 from resources.connectors.github import GithubConnector
 from resources.connectors.local import LocalConnector
@@ -67,10 +73,17 @@ def validate_config(type: str, config: Any) -> dict[str, Any]:
             and `errors` (every problem found, as `{field, message}`).
     """
     cls = connector_class(type)
-    validator = Draft202012Validator(cls.spec.config_schema)
-    errors = list(validator.iter_errors(config))
+    valid = _validated(cls.spec.config_schema, config, secrets=frozenset(cls.spec.secret_fields))
+    cls.check_config(valid)
+    return valid
+
+
+def _validated(
+    schema: Mapping[str, Any], config: Any, *, secrets: frozenset[str]
+) -> dict[str, Any]:
+    """A deep copy of `config` if `schema` accepts it; else a ConfigError naming the field."""
+    errors = list(Draft202012Validator(schema).iter_errors(config))
     if errors:
-        secrets = frozenset(cls.spec.secret_fields)
         problems = sorted(_problem(error, secrets=secrets) for error in errors)
         field, message = _problem(best_match(errors), secrets=secrets)
         raise ConfigError(
@@ -78,7 +91,60 @@ def validate_config(type: str, config: Any) -> dict[str, Any]:
             field=field,
             details={"errors": [{"field": f, "message": m} for f, m in problems]},
         )
-    cls.check_config(config)
+    return copy.deepcopy(dict(config))
+
+
+def connection_schema(spec: ConnectorSpec) -> dict[str, Any] | None:
+    """JSON Schema of a connection's config for this type; None if it takes no connection."""
+    if not spec.connection_fields:
+        return None
+    properties = spec.config_schema["properties"]
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": f"{spec.display_name} connection",
+        "type": "object",
+        "properties": {name: properties[name] for name in spec.connection_fields},
+        "required": [name for name in spec.secret_fields if name in spec.connection_fields],
+        "additionalProperties": False,
+    }
+
+
+def validate_connection_config(type: str, config: Any) -> dict[str, Any]:
+    """Check a connection's config: the type's connection fields, its secrets required.
+
+    Raises:
+        ConfigError: The type takes no connection, or the config is invalid (as
+            `validate_config` words it).
+    """
+    spec = connector_class(type).spec
+    schema = connection_schema(spec)
+    if schema is None:
+        raise ConfigError(f"type: {type!r} connectors take no connection", field="type")
+    return _validated(schema, config, secrets=frozenset(spec.secret_fields))
+
+
+def source_config_with(
+    type: str, config: Any, connection_config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check a source config that takes its connection fields from a connection.
+
+    Returns:
+        The source's own config (without the connection's fields).
+
+    Raises:
+        ConfigError: The config repeats a connection field, or with the connection's
+            fields it is not a valid config of the type.
+    """
+    if isinstance(config, Mapping):
+        for name in connector_class(type).spec.connection_fields:
+            if name in config:
+                raise ConfigError(
+                    f"config.{name}: comes from the connection; leave it out",
+                    field=f"config.{name}",
+                )
+    validate_config(
+        type, {**connection_config, **config} if isinstance(config, Mapping) else config
+    )
     return copy.deepcopy(dict(config))
 
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -74,6 +74,16 @@ class JobStatus(enum.StrEnum):
         return self in {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
 
 
+class ConnectionStatus(enum.StrEnum):
+    """Whether a connection's credentials can be used."""
+
+    ACTIVE = "active"
+    # Stored secrets no configured key can decrypt (keys lost or rotated away).
+    CREDENTIALS_INVALID = "credentials_invalid"
+    # The provider refused the credentials (revoked or expired): a person must act.
+    NEEDS_REAUTH = "needs_reauth"
+
+
 class SyncType(enum.StrEnum):
     """Full recomputes every stage; incremental starts from the stored cursor."""
 
@@ -81,8 +91,43 @@ class SyncType(enum.StrEnum):
     INCREMENTAL = "incremental"
 
 
-def _enum(cls: type[enum.StrEnum]) -> Enum:
-    return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+def _enum(cls: type[enum.StrEnum], *, length: int = 16) -> Enum:
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Connection(Base):
+    """An account at a provider (its credentials and endpoints), used by sources."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(String(128), index=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(Text)
+    # The connector's connection fields, secret ones sealed by the vault.
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[ConnectionStatus] = mapped_column(
+        _enum(ConnectionStatus, length=32), default=ConnectionStatus.ACTIVE
+    )
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_tested_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# Names are unique per user and tenant; NULL tenants compare equal through coalesce.
+Index(
+    "uq_connections_owner_name",
+    Connection.owner_id,
+    func.coalesce(Connection.tenant_id, ""),
+    Connection.name,
+    unique=True,
+)
 
 
 class Source(Base):
@@ -99,6 +144,9 @@ class Source(Base):
     type: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(256))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    connection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="RESTRICT"), index=True
+    )
     status: Mapped[SourceStatus] = mapped_column(_enum(SourceStatus), default=SourceStatus.PENDING)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_sync_at: Mapped[datetime | None]
@@ -106,6 +154,7 @@ class Source(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    connection: Mapped[Connection | None] = relationship()
     jobs: Mapped[list[SyncJob]] = relationship(
         back_populates="source", cascade="all, delete-orphan", passive_deletes=True
     )

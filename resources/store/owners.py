@@ -7,7 +7,7 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_
 
-from resources.store.models import Source, SyncJob
+from resources.store.models import Connection, Source, SyncJob
 
 
 class OwnedRow(Protocol):
@@ -35,7 +35,7 @@ class Owner:
         """Whether `row` belongs to this owner."""
         return row.owner_id == self.user_id and row.tenant_id == self.tenant_id
 
-    def clause(self, model: type[Source] | type[SyncJob]) -> ColumnElement[bool]:
+    def clause(self, model: type[Source] | type[SyncJob] | type[Connection]) -> ColumnElement[bool]:
         """A WHERE clause selecting this owner's rows of `model`."""
         if self.tenant_id is None:
             return and_(model.owner_id == self.user_id, model.tenant_id.is_(None))

@@ -20,9 +20,17 @@ def create_source(
     type: str,
     name: str,
     config: dict[str, Any],
+    connection_id: str | None = None,
 ) -> Source:
     """Add a source in `pending` status and return it (flushed, so it has its id)."""
-    source = Source(owner_id=owner_id, tenant_id=tenant_id, type=type, name=name, config=config)
+    source = Source(
+        owner_id=owner_id,
+        tenant_id=tenant_id,
+        type=type,
+        name=name,
+        config=config,
+        connection_id=connection_id,
+    )
     session.add(source)
     session.flush()
     return source

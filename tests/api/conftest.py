@@ -19,6 +19,8 @@ import pytest
 
 from api.auth import mint_token
 from resources.dagster_home import PROJECT_ROOT
+from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer, running_github_server
+from tests.gitrepo import commit_all, git
 
 SECRET = "test-signing-key-" + "x" * 32
 SERVICE_TOKEN = "test-service-token-" + "y" * 32
@@ -151,3 +153,18 @@ def create_local_source(client: httpx.Client, folder: Path) -> dict[str, object]
     assert response.status_code == 201, response.text
     body: dict[str, object] = response.json()
     return body
+
+
+@pytest.fixture(scope="module")
+def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGithubServer]:
+    """A fake GitHub serving two private repositories, for the whole module."""
+    root = tmp_path_factory.mktemp("github")
+    with running_github_server(root / "served", token=FAKE_TOKEN) as server:
+        for name in ("api", "web"):
+            work = root / name
+            work.mkdir()
+            git(work, "init", "-q", "-b", "main")
+            (work / "README.md").write_text(f"# {name}\n")
+            commit_all(work, "first")
+            server.add_repository("acme", name, source=work)
+        yield server

@@ -16,6 +16,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from resources.dagster_home import DEFAULT_INSTANCE_YAML, WORKSPACE_YAML
 from tests.api.conftest import ApiServer, run_server, server_env
+from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer
 from tests.gitrepo import commit_all, git
 
 pytestmark = pytest.mark.slow
@@ -202,3 +203,31 @@ def test_git_source_syncs_and_a_delete_stops_its_running_sync(
     assert len(runs) == 1
     assert runs[0].status in (DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
     assert client.get("/sources").json()["total"] == 0
+
+
+def test_a_github_source_syncs_with_its_connections_token(
+    stack: ApiServer, github: FakeGithubServer
+) -> None:
+    """The repository is private: only the connection's token opens it to the run."""
+    client = stack.client()
+    connection = client.post(
+        "/connections",
+        json={
+            "type": "github",
+            "name": "acme",
+            "config": {"token": FAKE_TOKEN, "apiUrl": github.api_url, "gitUrl": github.url},
+        },
+    ).json()
+    created = client.post(
+        "/sources",
+        json={
+            "type": "github",
+            "connectionId": connection["id"],
+            "config": {"owner": "acme", "repo": "web"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    seen = _watch(client, created.json()["syncJob"]["id"])
+    assert seen[-1]["status"] == "completed", seen[-1]
+    files = client.get(f"/sources/{created.json()['source']['id']}/files").json()
+    assert [f["path"] for f in files["files"]] == ["README.md"]

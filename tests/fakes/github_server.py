@@ -37,6 +37,7 @@ DOCS = "https://docs.github.com/rest"
 RATE_LIMIT = 5000
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
+USER_LOGIN = "headwater-bot"
 CGI_READ_CHUNK = 65536
 FAKE_TOKEN = "ghp_fake_test_token_0123456789"
 PRIMARY_LIMIT_MESSAGE = "API rate limit exceeded for user ID 1."
@@ -163,6 +164,11 @@ class FakeGithubServer:
             return None
         return repo
 
+    def repositories(self) -> list[tuple[str, FakeRepository]]:
+        """Every repository as `(owner/name, repository)`, by name."""
+        with self._lock:
+            return sorted(self._repos.items())
+
     def git_authorized(self, request: Request) -> bool:
         """Whether git sent Basic auth with the token as the password."""
         with self._lock:
@@ -223,6 +229,20 @@ def _branches(bare: Path) -> list[tuple[str, str]]:
     return [(branch, sha) for branch, _, sha in pairs]
 
 
+def _paged(items: list[Any], base: str, per_page: int, page: int) -> JSONResponse:
+    """One page of `items` with GitHub's `Link` header (`next`, `last`)."""
+    size = min(per_page, MAX_PER_PAGE)
+    last = max(1, -(-len(items) // size))
+    links = []
+    if page < last:
+        links.append(f'<{base}?per_page={size}&page={page + 1}>; rel="next"')
+        links.append(f'<{base}?per_page={size}&page={last}>; rel="last"')
+    return _json(
+        items[(page - 1) * size : page * size],
+        headers={"link": ", ".join(links)} if links else None,
+    )
+
+
 def _app(server: FakeGithubServer) -> FastAPI:
     app = FastAPI()
 
@@ -257,19 +277,35 @@ def _app(server: FakeGithubServer) -> FastAPI:
         repo = lookup(request, owner, name)
         if isinstance(repo, JSONResponse):
             return repo
-        size = min(per_page, MAX_PER_PAGE)
-        branches = _branches(repo.bare)
         items = [
             {"name": branch, "commit": {"sha": sha, "url": ""}, "protected": False}
-            for branch, sha in branches[(page - 1) * size : page * size]
+            for branch, sha in _branches(repo.bare)
         ]
-        base = f"{server.api_url}/repos/{owner}/{name}/branches?per_page={size}"
-        last = max(1, -(-len(branches) // size))
-        links = []
-        if page < last:
-            links.append(f'<{base}&page={page + 1}>; rel="next"')
-            links.append(f'<{base}&page={last}>; rel="last"')
-        return _json(items, headers={"link": ", ".join(links)} if links else None)
+        return _paged(items, f"{server.api_url}/repos/{owner}/{name}/branches", per_page, page)
+
+    @app.get(API_PREFIX + "/user")
+    def get_user(request: Request) -> JSONResponse:
+        failure = server.api_response(request, path=request.url.path)
+        if failure is not None:
+            return failure
+        if request.headers.get("authorization") is None:
+            return _json(github_error("Requires authentication", status=401), status=401)
+        return _json({"login": USER_LOGIN, "id": 583231, "type": "User"})
+
+    @app.get(API_PREFIX + "/user/repos")
+    def list_user_repositories(
+        request: Request, per_page: int = DEFAULT_PER_PAGE, page: int = 1
+    ) -> JSONResponse:
+        failure = server.api_response(request, path=request.url.path)
+        if failure is not None:
+            return failure
+        if request.headers.get("authorization") is None:
+            return _json(github_error("Requires authentication", status=401), status=401)
+        items = [
+            _repository_body(server, *full_name.split("/"), repo)
+            for full_name, repo in server.repositories()
+        ]
+        return _paged(items, f"{server.api_url}/user/repos", per_page, page)
 
     @app.get(API_PREFIX + "/repos/{owner}/{name}/branches/{branch:path}")
     def get_branch(request: Request, owner: str, name: str, branch: str) -> JSONResponse:

@@ -23,3 +23,4 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataSt
     with store.session() as session:
         session.execute(text("DELETE FROM sync_jobs"))
         session.execute(text("DELETE FROM sources"))
+        session.execute(text("DELETE FROM connections"))

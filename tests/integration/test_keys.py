@@ -14,9 +14,10 @@ from sqlalchemy import text
 
 from resources.key_rotation import rotate_secrets
 from resources.metadata import MetadataStore
-from resources.source_configs import opened_config, sealed_config
-from resources.store import sources
+from resources.source_configs import opened_config, sealed_config, sealed_connection_config
+from resources.store import connections, sources
 from resources.store.engine import session_factory
+from resources.store.owners import Owner
 from resources.vault import Vault, VaultError
 
 TOKEN = "ghp_" + "s3cr3t" * 6
@@ -45,16 +46,29 @@ def test_rotation_moves_every_secret_to_the_first_key(store: MetadataStore, tmp_
         sources.create_source(
             session, owner_id="alice", tenant_id=None, type="local", name="d", config={"path": "/"}
         )
+        connection = connections.create_connection(
+            session,
+            owner=Owner("alice"),
+            type="github",
+            name="acme",
+            description=None,
+            config=sealed_connection_config(before, "github", {"token": TOKEN}),
+            options={},
+        )
 
     rotated = Vault.open(f"{new},{old}", home=tmp_path)
     report = rotate_secrets(session_factory(store.database_url), rotated)
 
-    assert report.rows == {"sources.config": 3} and report.secrets == {"sources.config": 3}
-    assert report.failed == []
+    assert report.rows == {"sources.config": 3, "connections.config": 1}
+    assert report.secrets == report.rows and report.failed == []
     only_new = Vault.open(new, home=tmp_path)
     assert [_opened_token(store, only_new, i) for i in ids] == [f"{TOKEN}{n}" for n in range(3)]
     with pytest.raises(VaultError):
         _opened_token(store, before, ids[0])
+    with store.session() as session:
+        stored = connections.get_connection(session, connection.id, owner=Owner("alice"))
+        assert stored is not None
+        assert opened_config(only_new, "github", stored.config)["token"] == TOKEN
     with store.session() as session:
         stored = " ".join(str(row) for row in session.execute(text("SELECT config FROM sources")))
     assert TOKEN not in stored
@@ -89,7 +103,7 @@ def test_keys_rotate_command_reports_and_flags_undecryptable_rows(tmp_path: Path
 
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
-    assert report["rows"] == {"sources.config": 1}
+    assert report["rows"] == {"sources.config": 1, "connections.config": 0}
     assert report["failed"] == [f"sources.config:{orphan}"]
     assert TOKEN not in result.stdout + result.stderr
     assert _opened_token(store, Vault.open(new, home=home), kept) == TOKEN

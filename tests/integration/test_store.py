@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from resources.metadata import MetadataStore
 from resources.store import jobs, sources
-from resources.store.engine import MIGRATIONS_DIR, session_factory
+from resources.store.engine import (
+    MIGRATIONS_DIR,
+    make_engine,
+    make_session_factory,
+    migrate,
+    session_factory,
+)
 from resources.store.models import JobStatus, SourceStatus, SyncType
 from resources.store.owners import Owner
 
@@ -158,3 +167,35 @@ def test_enqueue_joins_a_waiting_job_and_upgrades_it_to_full(store: MetadataStor
         jobs.mark_running(session, first.id, run_id="r", started_at=datetime.now(UTC))
         after = jobs.enqueue_sync(session, source=source, type=SyncType.INCREMENTAL, trigger="c")
         assert after.id != first.id and after.type is SyncType.INCREMENTAL
+
+
+def test_migrating_a_filled_sqlite_store_keeps_every_row(tmp_path: Path) -> None:
+    """Batch migrations rebuild `sources`; the jobs that reference it must survive."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    sessions = make_session_factory(engine)
+    with sessions() as session, session.begin():
+        session.execute(
+            text(
+                "INSERT INTO sources (id, owner_id, type, name, config, status, created_at,"
+                " updated_at) VALUES ('s1', 'alice', 'local', 'd', '{}', 'synced', :now, :now)"
+            ),
+            {"now": datetime.now(UTC)},
+        )
+        session.execute(
+            text(
+                "INSERT INTO sync_jobs (id, source_id, owner_id, type, status, trigger, progress,"
+                " stats, created_at, updated_at) VALUES ('j1', 's1', 'alice', 'full',"
+                " 'completed', 'api', 100, '{}', :now, :now)"
+            ),
+            {"now": datetime.now(UTC)},
+        )
+    migrate(engine)
+    with sessions() as session:
+        assert session.execute(text("SELECT id FROM sync_jobs")).scalars().all() == ["j1"]
+        assert session.execute(text("SELECT connection_id FROM sources")).scalar() is None

@@ -1,0 +1,255 @@
+"""Connections: accounts at providers (credentials, endpoints) that sources use."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.connection_tests import test_report, undecryptable_report
+from api.deps import CurrentUser, RateLimited, SessionDep, StateDep
+from api.errors import (
+    CONNECTION_MISSING,
+    ERROR_RESPONSES,
+    ApiError,
+    ErrorCode,
+    connection_not_found,
+    error_doc,
+)
+from api.schemas import (
+    ConnectionCreate,
+    ConnectionDeletedOut,
+    ConnectionListOut,
+    ConnectionOut,
+    ConnectionPatch,
+    ConnectionReplace,
+    ConnectionTestOut,
+)
+from resources.connectors import ConfigError, connector_class
+from resources.connectors.base import ConnectionTester
+from resources.source_configs import opened_config, sealed_connection_config, shown_config
+from resources.store import connections
+from resources.store.models import Connection, ConnectionStatus, utcnow
+from resources.vault import Vault, VaultError
+
+INVALID: dict[int | str, dict[str, Any]] = {
+    400: error_doc("INVALID_CONFIG: `details.field` names the field.")
+}
+DUPLICATE: dict[int | str, dict[str, Any]] = {
+    409: error_doc("DUPLICATE_CONNECTION: you have a connection of that name.")
+}
+
+router = APIRouter(
+    prefix="/connections",
+    tags=["connections"],
+    dependencies=[RateLimited],
+    responses=ERROR_RESPONSES,
+)
+
+
+def get_owned_connection(connection_id: str, session: SessionDep, user: CurrentUser) -> Connection:
+    """The path's connection if it is the user's; 404 CONNECTION_NOT_FOUND otherwise."""
+    found = connections.get_connection(session, connection_id, owner=user.owner)
+    if found is None:
+        raise connection_not_found(connection_id)
+    return found
+
+
+OwnedConnection = Annotated[Connection, Depends(get_owned_connection)]
+
+
+@router.post("", status_code=201, responses={**INVALID, **DUPLICATE})
+def create_connection(
+    body: ConnectionCreate, session: SessionDep, user: CurrentUser, state: StateDep
+) -> ConnectionOut:
+    """Store a connection; its config is checked against the type's connection fields."""
+    config = _sealed(state.vault, body.type, body.config)
+    try:
+        created = connections.create_connection(
+            session,
+            owner=user.owner,
+            type=body.type,
+            name=body.name,
+            description=body.description,
+            config=config,
+            options=body.options,
+        )
+    except connections.DuplicateName as error:
+        raise _duplicate(body.name) from error
+    return connection_view(created)
+
+
+@router.get("")
+def list_connections(
+    session: SessionDep,
+    user: CurrentUser,
+    type: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ConnectionListOut:
+    """List your connections by name, optionally of one type."""
+    rows, total = connections.list_connections(
+        session, owner=user.owner, type=type, limit=limit, offset=offset
+    )
+    return ConnectionListOut(connections=[connection_view(c) for c in rows], total=total)
+
+
+@router.get("/{connection_id}", responses=CONNECTION_MISSING)
+def get_connection(connection: OwnedConnection) -> ConnectionOut:
+    """Show a connection (secrets masked)."""
+    return connection_view(connection)
+
+
+@router.put("/{connection_id}", responses={**CONNECTION_MISSING, **INVALID, **DUPLICATE})
+def replace_connection(
+    body: ConnectionReplace, connection: OwnedConnection, session: SessionDep, state: StateDep
+) -> ConnectionOut:
+    """Replace name, description, config and options (a masked secret keeps its value)."""
+    _update(
+        session,
+        state.vault,
+        connection,
+        name=body.name,
+        description=body.description,
+        config=body.config,
+        options=body.options,
+    )
+    return connection_view(connection)
+
+
+@router.patch("/{connection_id}", responses={**CONNECTION_MISSING, **INVALID, **DUPLICATE})
+def patch_connection(
+    body: ConnectionPatch, connection: OwnedConnection, session: SessionDep, state: StateDep
+) -> ConnectionOut:
+    """Change what is sent; `config` keys merge into the stored config."""
+    sent = body.model_fields_set
+    _update(
+        session,
+        state.vault,
+        connection,
+        name=body.name if body.name is not None else connection.name,
+        description=body.description if "description" in sent else connection.description,
+        config=(
+            {**shown_config(connection.type, connection.config), **body.config}
+            if body.config is not None
+            else None
+        ),
+        options=body.options if body.options is not None else connection.options,
+    )
+    return connection_view(connection)
+
+
+@router.delete(
+    "/{connection_id}",
+    responses={**CONNECTION_MISSING, 409: error_doc("CONFLICT: sources still use it.")},
+)
+def delete_connection(connection: OwnedConnection, session: SessionDep) -> ConnectionDeletedOut:
+    """Delete a connection that no source uses."""
+    using = connections.sources_using(session, connection.id)
+    if using:
+        raise ApiError(
+            409,
+            ErrorCode.CONFLICT,
+            f"Connection {connection.id} is used by {len(using)} source(s); delete them first",
+            details={"sourceIds": using},
+        )
+    connections.delete_connection(session, connection)
+    return ConnectionDeletedOut(message="Connection deleted")
+
+
+@router.post("/{connection_id}/test", responses=CONNECTION_MISSING)
+def test_connection(
+    connection: OwnedConnection, session: SessionDep, state: StateDep
+) -> ConnectionTestOut:
+    """Connect with the stored credentials, list a few items and read a sample, timed."""
+    tester = connector_class(connection.type)
+    if not issubclass(tester, ConnectionTester):
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_CONFIG,
+            f"{connection.type!r} connections cannot be tested on their own",
+            details={"field": "type"},
+        )
+    try:
+        config = opened_config(state.vault, connection.type, connection.config)
+    except VaultError as error:
+        connection.status = ConnectionStatus.CREDENTIALS_INVALID
+        connection.last_error = str(error)
+        return undecryptable_report(str(error))
+    result = tester.test_connection(config)
+    connection.last_tested_at = utcnow()
+    connection.last_error = None if result.ok else result.message
+    connection.status = ConnectionStatus.ACTIVE if result.ok else connection.status
+    return test_report(result)
+
+
+def connection_view(connection: Connection) -> ConnectionOut:
+    """A connection as every answer shows it."""
+    return ConnectionOut(
+        id=connection.id,
+        type=connection.type,
+        name=connection.name,
+        description=connection.description,
+        config=shown_config(connection.type, connection.config),
+        options=connection.options,
+        status=connection.status.value,
+        last_error=connection.last_error,
+        last_tested_at=connection.last_tested_at,
+        created_at=connection.created_at,
+        updated_at=connection.updated_at,
+    )
+
+
+def _update(
+    session: Any,
+    vault: Vault,
+    connection: Connection,
+    *,
+    name: str,
+    description: str | None,
+    config: dict[str, Any] | None,
+    options: dict[str, Any],
+) -> None:
+    """Apply a change, or answer 400/409 and change nothing."""
+    if config is not None:
+        try:
+            sealed = sealed_connection_config(
+                vault, connection.type, config, stored=connection.config
+            )
+        except ConfigError as error:
+            raise _invalid(error) from error
+        except VaultError as error:
+            raise ApiError(
+                400,
+                ErrorCode.INVALID_CONFIG,
+                f"{error}; send the secret again instead of the mask",
+                details={"field": "config"},
+            ) from error
+        connection.config = sealed
+        connection.status = ConnectionStatus.ACTIVE
+    try:
+        connections.rename_connection(session, connection, name)
+    except connections.DuplicateName as error:
+        raise _duplicate(name) from error
+    connection.description = description
+    connection.options = options
+
+
+def _sealed(vault: Vault, type: str, config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return sealed_connection_config(vault, type, config)
+    except ConfigError as error:
+        raise _invalid(error) from error
+
+
+def _invalid(error: ConfigError) -> ApiError:
+    return ApiError(400, ErrorCode.INVALID_CONFIG, error.message, details=error.details)
+
+
+def _duplicate(name: str) -> ApiError:
+    return ApiError(
+        409,
+        ErrorCode.DUPLICATE_CONNECTION,
+        f"You already have a connection named {name!r}",
+        details={"name": name},
+    )
