@@ -15,15 +15,22 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from api.auth import InvalidToken, User, decode_token, service_user
-from api.errors import ApiError, ErrorCode, job_not_found, source_not_found, unauthorized
+from api.errors import (
+    ApiError,
+    ErrorCode,
+    connection_not_found,
+    job_not_found,
+    source_not_found,
+    unauthorized,
+)
 from api.middleware import QUOTA_STATE
 from api.ratelimit import RateLimiter
 from api.state import AppState
 from resources.lake import Lake
 from resources.settings import Settings
-from resources.store import jobs, sources
+from resources.store import connections, jobs, sources
 from resources.store.engine import session_factory, transaction
-from resources.store.models import Source, SyncJob
+from resources.store.models import Connection, Source, SyncJob
 
 bearer = HTTPBearer(auto_error=False, description="A token from `headwater token --user NAME`.")
 service_token = APIKeyHeader(
@@ -157,3 +164,14 @@ def get_owned_job(job_id: str, session: SessionDep, user: CurrentUser) -> SyncJo
 
 
 OwnedJob = Annotated[SyncJob, Depends(get_owned_job)]
+
+
+def get_owned_connection(connection_id: str, session: SessionDep, user: CurrentUser) -> Connection:
+    """The path's connection if it is the user's; 404 CONNECTION_NOT_FOUND otherwise."""
+    found = connections.get_connection(session, connection_id, owner=user.owner)
+    if found is None:
+        raise connection_not_found(connection_id)
+    return found
+
+
+OwnedConnection = Annotated[Connection, Depends(get_owned_connection)]

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from api.connection_tests import test_report, undecryptable_report
-from api.deps import CurrentUser, RateLimited, SessionDep, StateDep
+from api.deps import CurrentUser, OwnedConnection, RateLimited, SessionDep, StateDep
 from api.errors import (
     CONNECTION_MISSING,
     ERROR_RESPONSES,
     ApiError,
     ErrorCode,
-    connection_not_found,
     error_doc,
 )
 from api.schemas import (
@@ -45,17 +44,6 @@ router = APIRouter(
     dependencies=[RateLimited],
     responses=ERROR_RESPONSES,
 )
-
-
-def get_owned_connection(connection_id: str, session: SessionDep, user: CurrentUser) -> Connection:
-    """The path's connection if it is the user's; 404 CONNECTION_NOT_FOUND otherwise."""
-    found = connections.get_connection(session, connection_id, owner=user.owner)
-    if found is None:
-        raise connection_not_found(connection_id)
-    return found
-
-
-OwnedConnection = Annotated[Connection, Depends(get_owned_connection)]
 
 
 @router.post("", status_code=201, responses={**INVALID, **DUPLICATE})
