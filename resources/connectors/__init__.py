@@ -17,8 +17,9 @@ from resources.connectors.base import (
     Fetched,
     SourceUnavailable,
 )
+from resources.connectors.codehost import CodeHostConnector, Repository
 from resources.connectors.git import GitConnector
-from resources.connectors.github import GithubApi, GithubConnector, Repository
+from resources.connectors.github import GithubApi, GithubConnector
 from resources.connectors.globs import DEFAULT_EXCLUDES, PathFilter
 from resources.connectors.local import LocalConnector
 from resources.connectors.registry import (
@@ -35,6 +36,7 @@ __all__ = [
     "Changes",
     "CheckResult",
     "CheckStep",
+    "CodeHostConnector",
     "ConfigError",
     "Connector",
     "ConnectorError",

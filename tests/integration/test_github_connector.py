@@ -21,7 +21,6 @@ from resources.connectors import (
     validate_config,
 )
 from resources.connectors import git as git_module
-from resources.connectors.github import git_base_url
 from tests.fakes.github_server import (
     PRIMARY_LIMIT_MESSAGE,
     SECONDARY_LIMIT_MESSAGE,
@@ -390,7 +389,7 @@ def test_open_connector_derives_the_git_url(tmp_path: Path) -> None:
     ],
 )
 def test_git_base_url(api_url: str, expected: str) -> None:
-    assert git_base_url(api_url) == expected
+    assert GithubConnector.git_base_url(api_url) == expected
 
 
 @pytest.mark.parametrize(
