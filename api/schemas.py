@@ -10,6 +10,9 @@ from pydantic.alias_generators import to_camel
 
 from resources.store.models import SyncType
 
+# Keys of a connection's free-form objects: far more than any connector takes.
+MAX_OPTIONS = 64
+
 
 class CamelModel(BaseModel):
     """Serializes field names in camelCase, as seed 000 writes them."""
@@ -245,7 +248,7 @@ class ConnectionCreate(CamelModel):
     name: str = Field(min_length=1, max_length=256, description="Unique among yours.")
     description: str | None = Field(default=None, max_length=2000)
     config: dict[str, Any] = Field(description="The type's connection fields (credentials).")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_OPTIONS)
 
 
 class ConnectionReplace(CamelModel):
@@ -255,8 +258,8 @@ class ConnectionReplace(CamelModel):
 
     name: str = Field(min_length=1, max_length=256)
     description: str | None = Field(default=None, max_length=2000)
-    config: dict[str, Any]
-    options: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(max_length=MAX_OPTIONS)
+    options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_OPTIONS)
 
 
 class ConnectionPatch(CamelModel):
@@ -266,8 +269,8 @@ class ConnectionPatch(CamelModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=256)
     description: str | None = Field(default=None, max_length=2000)
-    config: dict[str, Any] | None = None
-    options: dict[str, Any] | None = None
+    config: dict[str, Any] | None = Field(default=None, max_length=MAX_OPTIONS)
+    options: dict[str, Any] | None = Field(default=None, max_length=MAX_OPTIONS)
 
 
 class ConnectionOut(CamelModel):

@@ -17,8 +17,9 @@ from resources.connectors.base import (
     Fetched,
     SourceUnavailable,
 )
+from resources.connectors.codehost import CodeHostConnector, Repository
 from resources.connectors.git import GitConnector
-from resources.connectors.github import GithubApi, GithubConnector, Repository, RetryPolicy
+from resources.connectors.github import GithubApi, GithubConnector
 from resources.connectors.globs import DEFAULT_EXCLUDES, PathFilter
 from resources.connectors.local import LocalConnector
 from resources.connectors.registry import (
@@ -27,6 +28,7 @@ from resources.connectors.registry import (
     open_connector,
     validate_config,
 )
+from resources.connectors.rest import RestApi, RetryPolicy
 
 __all__ = [
     "DEFAULT_EXCLUDES",
@@ -34,6 +36,7 @@ __all__ = [
     "Changes",
     "CheckResult",
     "CheckStep",
+    "CodeHostConnector",
     "ConfigError",
     "Connector",
     "ConnectorError",
@@ -46,6 +49,7 @@ __all__ = [
     "LocalConnector",
     "PathFilter",
     "Repository",
+    "RestApi",
     "RetryPolicy",
     "SourceUnavailable",
     "connector_class",

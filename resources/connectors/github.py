@@ -2,124 +2,61 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
-import logging
-import math
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 
-from resources.connectors.base import (
-    JSON_SCHEMA_DIALECT,
-    Changes,
-    CheckResult,
-    CheckRun,
-    ConnectorError,
-    ConnectorSpec,
-    SourceUnavailable,
-)
-from resources.connectors.git import BRANCH_RE, GitConnector
-from resources.connectors.globs import PATH_FILTER_PROPERTIES
-
-logger = logging.getLogger(__name__)
+from resources.connectors.base import CheckResult, CheckRun, ConnectorSpec
+from resources.connectors.codehost import About, CodeHostConnector, config_schema
+from resources.connectors.rest import LinkPagedApi
 
 TYPE = "github"
 
 DEFAULT_API_URL = "https://api.github.com"
-PUBLIC_GIT_URL = "https://github.com"
 ENTERPRISE_API_PATH = "/api/v3"
-API_HOST_PREFIX = "api."
 
 API_VERSION = "2022-11-28"
 ACCEPT = "application/vnd.github+json"
 USER_AGENT = "headwater-github-connector"
-HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-PER_PAGE = 100
 
 # GitHub takes any username with a token as the password; this one is what its docs use.
 GIT_USERNAME = "x-access-token"
-
-# Git's words when GitHub refuses the token, or hides a repository the token cannot see.
-GIT_AUTH_FAILURE_MARKERS = (
-    "could not read username",
-    "authentication failed",
-    "repository not found",
-)
-
-RATE_LIMIT_STATUSES = frozenset({403, 429})
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
+HOOK_EVENTS = ("push",)
 
 OWNER_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"
 REPO_RE = r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}$"
-# Control characters are excluded by range, not only by `\s`: Python's `\s` (jsonschema)
-# and ECMA's (what API clients and fuzzers read) disagree on some of them.
-HTTP_URL_RE = r"^https?://[^\x00-\x20\x7f-\x9f\s/?#]+(?:/[^\x00-\x20\x7f-\x9f\s?#]*)?$"
 
-CONFIG_SCHEMA: Mapping[str, Any] = {
-    "$schema": JSON_SCHEMA_DIALECT,
-    "title": "GitHub repository",
-    "type": "object",
-    "properties": {
-        "owner": {
-            "type": "string",
-            "pattern": OWNER_RE,
-            "errorMessage": "must be a GitHub user or organization name",
-            "description": "The user or organization that owns the repository, e.g. `confuse`.",
-        },
-        "repo": {
-            "type": "string",
-            "pattern": REPO_RE,
-            "errorMessage": "must be a GitHub repository name (letters, digits, . _ -)",
-            "description": "The repository name, e.g. `api-backend`.",
-        },
-        "branch": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": BRANCH_RE,
-            "errorMessage": "must be a valid git branch name",
-            "description": "The branch to sync. Default: the repository's default branch.",
-        },
-        **PATH_FILTER_PROPERTIES,
-        "token": {
-            "type": "string",
-            "minLength": 1,
-            "writeOnly": True,
-            "description": (
-                "A personal access token or installation token with read access to the "
-                "repository's contents and metadata. Optional for public repositories."
-            ),
-        },
-        "apiUrl": {
-            "type": "string",
-            "pattern": HTTP_URL_RE,
-            "errorMessage": "must be an http(s) URL",
-            "default": DEFAULT_API_URL,
-            "description": (
-                "The REST API base URL: https://api.github.com, or "
-                "https://HOST/api/v3 for GitHub Enterprise Server."
-            ),
-        },
-        "gitUrl": {
-            "type": "string",
-            "pattern": HTTP_URL_RE,
-            "errorMessage": "must be an http(s) URL",
-            "description": (
-                "Base URL of git over HTTPS, when it cannot be derived from apiUrl "
-                "(https://github.com for api.github.com, https://HOST for HOST/api/v3)."
-            ),
-        },
+CONFIG_SCHEMA = config_schema(
+    title="GitHub repository",
+    owner={
+        "pattern": OWNER_RE,
+        "errorMessage": "must be a GitHub user or organization name",
+        "description": "The user or organization that owns the repository, e.g. `confuse`.",
     },
-    "required": ["owner", "repo"],
-    "additionalProperties": False,
-}
+    repo={
+        "pattern": REPO_RE,
+        "errorMessage": "must be a GitHub repository name (letters, digits, . _ -)",
+        "description": "The repository name, e.g. `api-backend`.",
+    },
+    token=(
+        "A personal access token or installation token with read access to the "
+        "repository's contents and metadata (and webhooks, to register one). Optional for "
+        "public repositories."
+    ),
+    api_url=(
+        "The REST API base URL: https://api.github.com, or "
+        "https://HOST/api/v3 for GitHub Enterprise Server."
+    ),
+    default_api_url=DEFAULT_API_URL,
+    git_url=(
+        "Base URL of git over HTTPS, when it cannot be derived from apiUrl "
+        "(https://github.com for api.github.com, https://HOST for HOST/api/v3)."
+    ),
+)
 
 SPEC = ConnectorSpec(
     type=TYPE,
@@ -135,225 +72,46 @@ SPEC = ConnectorSpec(
 SAMPLE_REPOSITORIES = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    """How long to wait and how often to try again when GitHub refuses for now.
+class GithubApi(LinkPagedApi):
+    """GitHub's REST API: its media type and version, and its primary and secondary limits."""
 
-    Attributes:
-        attempts: Requests in all, the first included.
-        backoff_s: First wait after a 5xx or a network error; doubles each time.
-        secondary_wait_s: First wait after a secondary rate limit that names no time
-            (GitHub says at least a minute); doubles each time.
-        max_wait_s: Longest single wait. A `Retry-After` or reset further away than this
-            fails at once (transient), since waiting would only hold a run hostage.
-    """
+    provider = "GitHub"
+    headers = MappingProxyType(
+        {"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION, "User-Agent": USER_AGENT}
+    )
+    rate_limit_statuses = frozenset({403, 429})
+    remaining_header = "x-ratelimit-remaining"
+    reset_header = "x-ratelimit-reset"
 
-    attempts: int = 4
-    backoff_s: float = 1.0
-    secondary_wait_s: float = 60.0
-    max_wait_s: float = 120.0
+    def rate_limited(self, response: httpx.Response) -> bool:
+        """A 403 or 429 that names a wait, has no requests left, or says "rate limit".
 
-
-DEFAULT_RETRY = RetryPolicy()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Repository:
-    """What the REST API says about the repository and the synced branch.
-
-    Attributes:
-        full_name: `owner/repo` as GitHub spells it.
-        default_branch: The repository's default branch.
-        branch: The synced branch (the configured one, else the default).
-        head_sha: The commit at the tip of `branch`.
-        private: Whether the repository is private.
-        visibility: `public`, `private` or `internal`.
-        languages: Language -> bytes of code, largest first.
-        html_url: The repository's page.
-    """
-
-    full_name: str
-    default_branch: str
-    branch: str
-    head_sha: str
-    private: bool
-    visibility: str
-    languages: Mapping[str, int]
-    html_url: str
-
-
-class GithubApi:
-    """GitHub's REST API through one `httpx.Client`, with rate limits honoured.
-
-    The client is created on the first request and closed by `close`.
-    """
-
-    def __init__(
-        self,
-        api_url: str,
-        *,
-        token: str | None,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """Keep the settings; nothing is opened yet.
-
-        Args:
-            api_url: The API base URL, without a trailing slash.
-            token: The token sent as `Authorization: Bearer`, or None (public data only).
-            retry: Waits and attempts for rate limits, 5xx and network errors.
-            sleep: Waits that long; tests pass a recorder.
+        Other 403s (no access, SSO required) are final.
         """
-        self.api_url = api_url
-        self.retry = retry
-        self._token = token
-        self._sleep = sleep
-        self._client: httpx.Client | None = None
-
-    def get(self, path: str, *, params: Mapping[str, str | int] | None = None) -> Any:
-        """The JSON body of `GET {api_url}{path}`.
-
-        Raises:
-            ConnectorError: 401 ("bad credentials"), other refusals, or rate limits and
-                failures that outlasted the retries (transient), with GitHub's message.
-            SourceUnavailable: 404.
-        """
-        return self._request(f"{self.api_url}{path}", params=params).json()
-
-    def paginate(
-        self, path: str, *, params: Mapping[str, str | int] | None = None
-    ) -> Iterator[Any]:
-        """Every item of a list endpoint, following the `Link: rel="next"` pages."""
-        url: str | None = f"{self.api_url}{path}"
-        query: Mapping[str, str | int] | None = {"per_page": PER_PAGE, **(params or {})}
-        while url is not None:
-            response = self._request(url, params=query)
-            yield from response.json()
-            # The next link carries every parameter already.
-            url, query = response.links.get("next", {}).get("url"), None
-            if url is not None and urlsplit(url).netloc != urlsplit(self.api_url).netloc:
-                # Following it would hand the token to another host.
-                raise ConnectorError(
-                    f"GitHub API {path}: next page link leaves {self.api_url}",
-                    details={"path": path, "next": url.split("?", 1)[0]},
-                )
-
-    def close(self) -> None:
-        """Close the HTTP client, if one was opened."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    def _client_for_requests(self) -> httpx.Client:
-        if self._client is None:
-            headers = {
-                "Accept": ACCEPT,
-                "X-GitHub-Api-Version": API_VERSION,
-                "User-Agent": USER_AGENT,
-            }
-            if self._token:
-                headers["Authorization"] = f"Bearer {self._token}"
-            # Renamed repositories answer 301; httpx drops the token on a cross-origin hop.
-            self._client = httpx.Client(
-                headers=headers, timeout=HTTP_TIMEOUT, follow_redirects=True
-            )
-        return self._client
-
-    def _request(self, url: str, *, params: Mapping[str, str | int] | None) -> httpx.Response:
-        """GET with retries; the successful response."""
-        client = self._client_for_requests()
-        safe_url = url.split("?", 1)[0]
-        for attempt in range(1, self.retry.attempts + 1):
-            last = attempt == self.retry.attempts
-            logger.debug("GET %s (attempt %d)", safe_url, attempt)
-            try:
-                response = client.get(url, params=params)
-            except httpx.TransportError as error:
-                reason = f"{type(error).__name__}: {error}"
-                if last:
-                    raise ConnectorError(
-                        f"GitHub API {safe_url} unreachable: {reason}",
-                        details={"url": safe_url, "attempts": attempt},
-                        transient=True,
-                    ) from error
-                self._wait(self._backoff(self.retry.backoff_s, attempt), url=safe_url, why=reason)
-                continue
-            if response.is_success:
-                return response
-            wait = self._wait_for(response, attempt=attempt)
-            if wait is None or last or wait > self.retry.max_wait_s:
-                raise _error(response, url=safe_url, attempts=attempt, wait=wait)
-            self._wait(wait, url=safe_url, why=f"{response.status_code} {_message(response)}")
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _wait_for(self, response: httpx.Response, *, attempt: int) -> float | None:
-        """Seconds to wait before trying again, or None when retrying is pointless."""
-        status = response.status_code
+        if not super().rate_limited(response):
+            return False
         headers = response.headers
-        if status in RATE_LIMIT_STATUSES or status in RETRY_STATUSES:
-            retry_after = _number(headers.get("retry-after"))
-            if retry_after is not None:
-                return max(retry_after, 0.0)
-        if status in RATE_LIMIT_STATUSES:
-            reset = _number(headers.get("x-ratelimit-reset"))
-            if headers.get("x-ratelimit-remaining") == "0" and reset is not None:
-                return max(math.ceil(reset - time.time()), 0.0)
-            if "rate limit" in _message(response).lower():
-                return self._backoff(self.retry.secondary_wait_s, attempt)
-            return None
-        if status in RETRY_STATUSES:
-            return self._backoff(self.retry.backoff_s, attempt)
-        return None
+        return (
+            "retry-after" in headers
+            or headers.get("x-ratelimit-remaining") == "0"
+            or "rate limit" in self.explain(response).lower()
+        )
 
-    def _backoff(self, first: float, attempt: int) -> float:
-        return min(first * 2 ** (attempt - 1), self.retry.max_wait_s)
-
-    def _wait(self, seconds: float, *, url: str, why: str) -> None:
-        logger.warning("GitHub API %s: %s; retrying in %.3g s", url, why, seconds)
-        self._sleep(seconds)
+    def error_details(self, body: Any) -> dict[str, Any]:
+        """GitHub's `documentation_url`, as `documentationUrl`."""
+        url = body.get("documentation_url") if isinstance(body, dict) else None
+        return {"documentationUrl": url} if isinstance(url, str) else {}
 
 
-class GithubConnector(GitConnector):
-    """Syncs one branch of a GitHub repository: content by git, metadata by REST.
-
-    The `git` connector's shallow cache, diff and blob stream do the syncing; the clone
-    URL is derived from the config, and the token reaches git only as an HTTP header in
-    git's environment (`GIT_CONFIG_*`), scoped to the git host: never in a URL, a command
-    line, the cache's config or a message.
-    """
+class GithubConnector(CodeHostConnector):
+    """Syncs one branch of a GitHub repository: content by git, metadata by REST v3."""
 
     spec = SPEC
-
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        *,
-        workdir: Path,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """See `BaseConnector`; nothing runs or connects until it is used.
-
-        Args:
-            config: The source config.
-            workdir: The per-source cache folder.
-            retry: Waits and attempts of the REST API.
-            sleep: Waits that long; tests pass a recorder.
-        """
-        self.owner: str = config["owner"]
-        self.repo_name: str = config["repo"]
-        self.full_name = f"{self.owner}/{self.repo_name}"
-        self.api_url = str(config.get("apiUrl") or DEFAULT_API_URL).rstrip("/")
-        self.git_base = str(config.get("gitUrl") or git_base_url(self.api_url)).rstrip("/")
-        token: str | None = config.get("token")
-        super().__init__(
-            config,
-            workdir=workdir,
-            remote=f"{self.git_base}/{self.full_name}.git",
-            extra_env=git_auth_env(self.git_base, token) if token else None,
-        )
-        self.api = GithubApi(self.api_url, token=token, retry=retry, sleep=sleep)
-        self._repo_path = f"/repos/{quote(self.owner)}/{quote(self.repo_name)}"
+    api_class = GithubApi
+    default_api_url = DEFAULT_API_URL
+    api_path = ENTERPRISE_API_PATH
+    git_username = GIT_USERNAME
+    branches_path = "/branches"
 
     @classmethod
     def test_connection(cls, config: Mapping[str, Any]) -> CheckResult:
@@ -395,202 +153,41 @@ class GithubConnector(GitConnector):
             message=f"Authenticated to {api_url} as {found.get('login')}", details=found
         )
 
-    def check(self) -> CheckResult:
-        """GET the repository from the REST API, then `git ls-remote` the branch."""
-        run = CheckRun()
-        found: dict[str, Any] = {
-            "repository": self.full_name,
-            "apiUrl": self.api_url,
-            "url": self.safe_url,
-        }
+    def repository_path(self) -> str:
+        """`/repos/OWNER/REPO`."""
+        return f"/repos/{quote(self.owner)}/{quote(self.repo_name)}"
 
-        def get_repository() -> str:
-            body = self._get_repository()
-            found.update(
-                defaultBranch=body["default_branch"],
-                visibility=_visibility(body),
-                private=bool(body.get("private")),
-            )
-            return f"{body['full_name']}: {found['visibility']}, default {found['defaultBranch']}"
-
-        def ls_remote() -> str:
-            with self._explain_git_auth():
-                found.update(self._ls_remote())
-            return f"branch {found['branch']} at {found['head'][:12]}"
-
-        run.step(f"GET /repos/{self.full_name}", get_repository)
-        run.step("git ls-remote", ls_remote)
-        return run.result(
-            message=(
-                f"Reached {self.full_name}: branch {found.get('branch')} "
-                f"at {str(found.get('head'))[:12]}"
-            ),
-            details=found,
-        )
-
-    def changes(self, *, cursor: str | None, known: Mapping[str, str]) -> Changes:
-        """See `GitConnector.changes`; a refused token is said in GitHub's terms."""
-        with self._explain_git_auth():
-            return super().changes(cursor=cursor, known=known)
-
-    def repository(self) -> Repository:
-        """The repository's metadata and the synced branch's head, from the REST API.
-
-        Raises:
-            ConnectorError: See `GithubApi.get`.
-            SourceUnavailable: No such repository or branch, or no access.
-        """
-        body = self._get_repository()
-        branch = self.branch or str(body["default_branch"])
-        languages = self.api.get(f"{self._repo_path}/languages")
-        return Repository(
+    def about(self, body: Mapping[str, Any]) -> About:
+        """See `CodeHostConnector.about`."""
+        return About(
             full_name=str(body["full_name"]),
             default_branch=str(body["default_branch"]),
-            branch=branch,
-            head_sha=self._branch_head(branch),
             private=bool(body.get("private")),
             visibility=_visibility(body),
-            languages=MappingProxyType(
-                dict(sorted(languages.items(), key=lambda item: (-item[1], item[0])))
-            ),
             html_url=str(body.get("html_url", "")),
         )
 
-    def head_sha(self) -> str:
-        """The commit at the tip of the configured branch (one request when it is set)."""
-        branch = self.branch or str(self._get_repository()["default_branch"])
-        return self._branch_head(branch)
+    def languages(self, body: Mapping[str, Any]) -> Mapping[str, float]:
+        """Bytes of code per language, from `/languages`."""
+        languages: Mapping[str, float] = self.api.get(f"{self.repo_path}/languages")
+        return languages
 
-    def branches(self) -> list[str]:
-        """Names of all branches of the repository, across pages."""
-        return [str(item["name"]) for item in self.api.paginate(f"{self._repo_path}/branches")]
+    def branch_path(self, branch: str) -> str:
+        """`/branches/BRANCH`."""
+        return f"{self.branches_path}/{quote(branch)}"
 
-    def close(self) -> None:
-        """Stop git's cat-file and close the HTTP client."""
-        try:
-            super().close()
-        finally:
-            self.api.close()
-
-    @contextmanager
-    def _explain_git_auth(self) -> Iterator[None]:
-        """Turn git's `could not read Username` into what it means on GitHub."""
-        try:
-            yield
-        except SourceUnavailable as error:
-            stderr = str(error.details.get("stderr", "")).lower()
-            if not any(marker in stderr for marker in GIT_AUTH_FAILURE_MARKERS):
-                raise
-            raise SourceUnavailable(
-                f"git over HTTPS refused for {self.full_name}: bad credentials, or repository "
-                f"not found or no access ({error.details['stderr']})",
-                details={**error.details, "repository": self.full_name},
-            ) from error
-
-    def _get_repository(self) -> dict[str, Any]:
-        try:
-            body: dict[str, Any] = self.api.get(self._repo_path)
-        except SourceUnavailable as error:
-            raise SourceUnavailable(
-                f"repository {self.full_name} not found or no access ({error.message})",
-                details={**error.details, "repository": self.full_name},
-            ) from error
-        return body
-
-    def _branch_head(self, branch: str) -> str:
-        try:
-            body = self.api.get(f"{self._repo_path}/branches/{quote(branch)}")
-        except SourceUnavailable as error:
-            raise SourceUnavailable(
-                f"branch {branch!r} of {self.full_name} not found or no access ({error.message})",
-                details={**error.details, "repository": self.full_name, "branch": branch},
-            ) from error
+    def branch_sha(self, body: Mapping[str, Any]) -> str:
+        """`commit.sha`."""
         return str(body["commit"]["sha"])
 
-
-def git_base_url(api_url: str) -> str:
-    """Where git is served for an API base URL.
-
-    `https://api.github.com` -> `https://github.com`; Enterprise Server
-    `https://HOST/api/v3` -> `https://HOST`; `https://api.SUB.ghe.com` ->
-    `https://SUB.ghe.com`; anything else is taken as serving both.
-    """
-    parts = urlsplit(api_url.rstrip("/"))
-    if parts.path.endswith(ENTERPRISE_API_PATH):
-        path = parts.path.removesuffix(ENTERPRISE_API_PATH)
-        return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-    if parts.netloc.startswith(API_HOST_PREFIX) and not parts.path:
-        netloc = parts.netloc.removeprefix(API_HOST_PREFIX)
-        return urlunsplit((parts.scheme, netloc, "", "", ""))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def git_auth_env(git_base: str, token: str) -> dict[str, str]:
-    """Git environment that sends the token as Basic auth to `git_base` only.
-
-    `GIT_CONFIG_*` variables act as `-c` options without appearing in any command line.
-    """
-    basic = base64.b64encode(f"{GIT_USERNAME}:{token}".encode()).decode()
-    return {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"http.{git_base}/.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-    }
-
-
-def _error(
-    response: httpx.Response, *, url: str, attempts: int, wait: float | None
-) -> ConnectorError:
-    """The error for a refusal that will not be retried (any more)."""
-    status = response.status_code
-    message = _message(response)
-    details: dict[str, Any] = {"url": url, "status": status, "attempts": attempts}
-    documentation = _documentation_url(response)
-    if documentation:
-        details["documentationUrl"] = documentation
-    if status == 401:
-        return ConnectorError(
-            f"GitHub API: bad credentials (GitHub: {message})", details=details, transient=False
-        )
-    if status == 404:
-        return SourceUnavailable(f"GitHub: {message}", details=details, transient=False)
-    if wait is not None:
-        details["retryAfterSeconds"] = wait
-        return ConnectorError(
-            f"GitHub API {url} refused for now ({status}) after {attempts} attempts: {message}",
-            details=details,
-            transient=True,
-        )
-    return ConnectorError(f"GitHub API {url} refused ({status}): {message}", details=details)
-
-
-def _message(response: httpx.Response) -> str:
-    """GitHub's `message`, or the start of the body when it is not GitHub's error shape."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip() or response.reason_phrase
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return response.reason_phrase
-
-
-def _documentation_url(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    url = body.get("documentation_url") if isinstance(body, dict) else None
-    return url if isinstance(url, str) else None
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
+    def hook_request(self, *, url: str, secret: str) -> dict[str, Any]:
+        """A `web` hook for `push`, JSON payloads signed with `secret`, TLS verified."""
+        return {
+            "name": "web",
+            "active": True,
+            "events": list(HOOK_EVENTS),
+            "config": {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
+        }
 
 
 def _visibility(body: Mapping[str, Any]) -> str:

@@ -21,7 +21,6 @@ from resources.connectors import (
     validate_config,
 )
 from resources.connectors import git as git_module
-from resources.connectors.github import git_base_url
 from tests.fakes.github_server import (
     PRIMARY_LIMIT_MESSAGE,
     SECONDARY_LIMIT_MESSAGE,
@@ -36,7 +35,7 @@ SEED_FILTERS = {
     "includePaths": ["src/**", "docs/**"],
     "excludePaths": ["node_modules/**", "*.lock"],
 }
-TEST_RETRY = RetryPolicy(attempts=3, backoff_s=0.01, secondary_wait_s=0.02, max_wait_s=30.0)
+TEST_RETRY = RetryPolicy(attempts=3, backoff_s=0.01, rate_limit_wait_s=0.02, max_wait_s=30.0)
 
 Connect = Callable[..., GithubConnector]
 
@@ -284,7 +283,7 @@ def test_secondary_rate_limit_without_headers_backs_off(
 ) -> None:
     github_server.secondary_rate_limit(retry_after=None, times=2)
     assert connect().branches() == ["main"]
-    assert waits == [TEST_RETRY.secondary_wait_s, TEST_RETRY.secondary_wait_s * 2]
+    assert waits == [TEST_RETRY.rate_limit_wait_s, TEST_RETRY.rate_limit_wait_s * 2]
 
 
 def test_rate_limit_that_outlasts_the_retries_is_transient_with_githubs_message(
@@ -390,7 +389,7 @@ def test_open_connector_derives_the_git_url(tmp_path: Path) -> None:
     ],
 )
 def test_git_base_url(api_url: str, expected: str) -> None:
-    assert git_base_url(api_url) == expected
+    assert GithubConnector.git_base_url(api_url) == expected
 
 
 @pytest.mark.parametrize(
