@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_CHARS = 32
@@ -69,9 +70,23 @@ class Settings(BaseSettings):
         ge=0,
         description="Pages of `GET /sources/:id/files` kept in memory per API process (0: none).",
     )
+    egress_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description=(
+            "JSON list of CIDRs user-named hosts may resolve to even when private "
+            "(production refuses loopback and private ranges otherwise)."
+        ),
+    )
     max_request_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger request bodies get 413."
     )
+
+    @field_validator("egress_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)  # raises ValueError naming it
+        return networks
 
     @model_validator(mode="after")
     def _overlap_below_budget(self) -> Settings:

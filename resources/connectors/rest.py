@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from resources.connectors.base import ConnectorError, SourceUnavailable
+from resources.connectors.egress import guarded_transport
 
 logger = logging.getLogger(__name__)
 
@@ -193,8 +194,12 @@ class RestApi(ABC):
             if self._token:
                 headers["Authorization"] = f"Bearer {self._token}"
             # Renamed repositories answer 301; httpx drops the token on a cross-origin hop.
+            # The API URL is the user's: connect only where the egress policy allows.
             self._client = httpx.Client(
-                headers=headers, timeout=HTTP_TIMEOUT, follow_redirects=True
+                headers=headers,
+                timeout=HTTP_TIMEOUT,
+                follow_redirects=True,
+                transport=guarded_transport(),
             )
         return self._client
 
