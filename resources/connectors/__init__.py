@@ -18,7 +18,7 @@ from resources.connectors.base import (
     SourceUnavailable,
 )
 from resources.connectors.git import GitConnector
-from resources.connectors.github import GithubApi, GithubConnector, Repository, RetryPolicy
+from resources.connectors.github import GithubApi, GithubConnector, Repository
 from resources.connectors.globs import DEFAULT_EXCLUDES, PathFilter
 from resources.connectors.local import LocalConnector
 from resources.connectors.registry import (
@@ -27,6 +27,7 @@ from resources.connectors.registry import (
     open_connector,
     validate_config,
 )
+from resources.connectors.rest import RestApi, RetryPolicy
 
 __all__ = [
     "DEFAULT_EXCLUDES",
@@ -46,6 +47,7 @@ __all__ = [
     "LocalConnector",
     "PathFilter",
     "Repository",
+    "RestApi",
     "RetryPolicy",
     "SourceUnavailable",
     "connector_class",

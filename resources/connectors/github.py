@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,12 +20,12 @@ from resources.connectors.base import (
     Changes,
     CheckResult,
     CheckRun,
-    ConnectorError,
     ConnectorSpec,
     SourceUnavailable,
 )
 from resources.connectors.git import BRANCH_RE, GitConnector
 from resources.connectors.globs import PATH_FILTER_PROPERTIES
+from resources.connectors.rest import DEFAULT_RETRY, LinkPagedApi, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +39,6 @@ API_HOST_PREFIX = "api."
 API_VERSION = "2022-11-28"
 ACCEPT = "application/vnd.github+json"
 USER_AGENT = "headwater-github-connector"
-HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-PER_PAGE = 100
 
 # GitHub takes any username with a token as the password; this one is what its docs use.
 GIT_USERNAME = "x-access-token"
@@ -52,9 +49,6 @@ GIT_AUTH_FAILURE_MARKERS = (
     "authentication failed",
     "repository not found",
 )
-
-RATE_LIMIT_STATUSES = frozenset({403, 429})
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 OWNER_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"
 REPO_RE = r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}$"
@@ -131,28 +125,6 @@ SPEC = ConnectorSpec(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    """How long to wait and how often to try again when GitHub refuses for now.
-
-    Attributes:
-        attempts: Requests in all, the first included.
-        backoff_s: First wait after a 5xx or a network error; doubles each time.
-        secondary_wait_s: First wait after a secondary rate limit that names no time
-            (GitHub says at least a minute); doubles each time.
-        max_wait_s: Longest single wait. A `Retry-After` or reset further away than this
-            fails at once (transient), since waiting would only hold a run hostage.
-    """
-
-    attempts: int = 4
-    backoff_s: float = 1.0
-    secondary_wait_s: float = 60.0
-    max_wait_s: float = 120.0
-
-
-DEFAULT_RETRY = RetryPolicy()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Repository:
     """What the REST API says about the repository and the synced branch.
 
@@ -177,135 +149,35 @@ class Repository:
     html_url: str
 
 
-class GithubApi:
-    """GitHub's REST API through one `httpx.Client`, with rate limits honoured.
+class GithubApi(LinkPagedApi):
+    """GitHub's REST API: its media type and version, and its primary and secondary limits."""
 
-    The client is created on the first request and closed by `close`.
-    """
+    provider = "GitHub"
+    headers = MappingProxyType(
+        {"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION, "User-Agent": USER_AGENT}
+    )
+    rate_limit_statuses = frozenset({403, 429})
+    remaining_header = "x-ratelimit-remaining"
+    reset_header = "x-ratelimit-reset"
 
-    def __init__(
-        self,
-        api_url: str,
-        *,
-        token: str | None,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """Keep the settings; nothing is opened yet.
+    def rate_limited(self, response: httpx.Response) -> bool:
+        """A 403 or 429 that names a wait, has no requests left, or says "rate limit".
 
-        Args:
-            api_url: The API base URL, without a trailing slash.
-            token: The token sent as `Authorization: Bearer`, or None (public data only).
-            retry: Waits and attempts for rate limits, 5xx and network errors.
-            sleep: Waits that long; tests pass a recorder.
+        Other 403s (no access, SSO required) are final.
         """
-        self.api_url = api_url
-        self.retry = retry
-        self._token = token
-        self._sleep = sleep
-        self._client: httpx.Client | None = None
-
-    def get(self, path: str, *, params: Mapping[str, str | int] | None = None) -> Any:
-        """The JSON body of `GET {api_url}{path}`.
-
-        Raises:
-            ConnectorError: 401 ("bad credentials"), other refusals, or rate limits and
-                failures that outlasted the retries (transient), with GitHub's message.
-            SourceUnavailable: 404.
-        """
-        return self._request(f"{self.api_url}{path}", params=params).json()
-
-    def paginate(
-        self, path: str, *, params: Mapping[str, str | int] | None = None
-    ) -> Iterator[Any]:
-        """Every item of a list endpoint, following the `Link: rel="next"` pages."""
-        url: str | None = f"{self.api_url}{path}"
-        query: Mapping[str, str | int] | None = {"per_page": PER_PAGE, **(params or {})}
-        while url is not None:
-            response = self._request(url, params=query)
-            yield from response.json()
-            # The next link carries every parameter already.
-            url, query = response.links.get("next", {}).get("url"), None
-            if url is not None and urlsplit(url).netloc != urlsplit(self.api_url).netloc:
-                # Following it would hand the token to another host.
-                raise ConnectorError(
-                    f"GitHub API {path}: next page link leaves {self.api_url}",
-                    details={"path": path, "next": url.split("?", 1)[0]},
-                )
-
-    def close(self) -> None:
-        """Close the HTTP client, if one was opened."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    def _client_for_requests(self) -> httpx.Client:
-        if self._client is None:
-            headers = {
-                "Accept": ACCEPT,
-                "X-GitHub-Api-Version": API_VERSION,
-                "User-Agent": USER_AGENT,
-            }
-            if self._token:
-                headers["Authorization"] = f"Bearer {self._token}"
-            # Renamed repositories answer 301; httpx drops the token on a cross-origin hop.
-            self._client = httpx.Client(
-                headers=headers, timeout=HTTP_TIMEOUT, follow_redirects=True
-            )
-        return self._client
-
-    def _request(self, url: str, *, params: Mapping[str, str | int] | None) -> httpx.Response:
-        """GET with retries; the successful response."""
-        client = self._client_for_requests()
-        safe_url = url.split("?", 1)[0]
-        for attempt in range(1, self.retry.attempts + 1):
-            last = attempt == self.retry.attempts
-            logger.debug("GET %s (attempt %d)", safe_url, attempt)
-            try:
-                response = client.get(url, params=params)
-            except httpx.TransportError as error:
-                reason = f"{type(error).__name__}: {error}"
-                if last:
-                    raise ConnectorError(
-                        f"GitHub API {safe_url} unreachable: {reason}",
-                        details={"url": safe_url, "attempts": attempt},
-                        transient=True,
-                    ) from error
-                self._wait(self._backoff(self.retry.backoff_s, attempt), url=safe_url, why=reason)
-                continue
-            if response.is_success:
-                return response
-            wait = self._wait_for(response, attempt=attempt)
-            if wait is None or last or wait > self.retry.max_wait_s:
-                raise _error(response, url=safe_url, attempts=attempt, wait=wait)
-            self._wait(wait, url=safe_url, why=f"{response.status_code} {_message(response)}")
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _wait_for(self, response: httpx.Response, *, attempt: int) -> float | None:
-        """Seconds to wait before trying again, or None when retrying is pointless."""
-        status = response.status_code
+        if not super().rate_limited(response):
+            return False
         headers = response.headers
-        if status in RATE_LIMIT_STATUSES or status in RETRY_STATUSES:
-            retry_after = _number(headers.get("retry-after"))
-            if retry_after is not None:
-                return max(retry_after, 0.0)
-        if status in RATE_LIMIT_STATUSES:
-            reset = _number(headers.get("x-ratelimit-reset"))
-            if headers.get("x-ratelimit-remaining") == "0" and reset is not None:
-                return max(math.ceil(reset - time.time()), 0.0)
-            if "rate limit" in _message(response).lower():
-                return self._backoff(self.retry.secondary_wait_s, attempt)
-            return None
-        if status in RETRY_STATUSES:
-            return self._backoff(self.retry.backoff_s, attempt)
-        return None
+        return (
+            "retry-after" in headers
+            or headers.get("x-ratelimit-remaining") == "0"
+            or "rate limit" in self.explain(response).lower()
+        )
 
-    def _backoff(self, first: float, attempt: int) -> float:
-        return min(first * 2 ** (attempt - 1), self.retry.max_wait_s)
-
-    def _wait(self, seconds: float, *, url: str, why: str) -> None:
-        logger.warning("GitHub API %s: %s; retrying in %.3g s", url, why, seconds)
-        self._sleep(seconds)
+    def error_details(self, body: Any) -> dict[str, Any]:
+        """GitHub's `documentation_url`, as `documentationUrl`."""
+        url = body.get("documentation_url") if isinstance(body, dict) else None
+        return {"documentationUrl": url} if isinstance(url, str) else {}
 
 
 class GithubConnector(GitConnector):
@@ -491,61 +363,6 @@ def git_auth_env(git_base: str, token: str) -> dict[str, str]:
         "GIT_CONFIG_KEY_0": f"http.{git_base}/.extraHeader",
         "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
     }
-
-
-def _error(
-    response: httpx.Response, *, url: str, attempts: int, wait: float | None
-) -> ConnectorError:
-    """The error for a refusal that will not be retried (any more)."""
-    status = response.status_code
-    message = _message(response)
-    details: dict[str, Any] = {"url": url, "status": status, "attempts": attempts}
-    documentation = _documentation_url(response)
-    if documentation:
-        details["documentationUrl"] = documentation
-    if status == 401:
-        return ConnectorError(
-            f"GitHub API: bad credentials (GitHub: {message})", details=details, transient=False
-        )
-    if status == 404:
-        return SourceUnavailable(f"GitHub: {message}", details=details, transient=False)
-    if wait is not None:
-        details["retryAfterSeconds"] = wait
-        return ConnectorError(
-            f"GitHub API {url} refused for now ({status}) after {attempts} attempts: {message}",
-            details=details,
-            transient=True,
-        )
-    return ConnectorError(f"GitHub API {url} refused ({status}): {message}", details=details)
-
-
-def _message(response: httpx.Response) -> str:
-    """GitHub's `message`, or the start of the body when it is not GitHub's error shape."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip() or response.reason_phrase
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return response.reason_phrase
-
-
-def _documentation_url(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    url = body.get("documentation_url") if isinstance(body, dict) else None
-    return url if isinstance(url, str) else None
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
 
 
 def _visibility(body: Mapping[str, Any]) -> str:

@@ -36,7 +36,7 @@ SEED_FILTERS = {
     "includePaths": ["src/**", "docs/**"],
     "excludePaths": ["node_modules/**", "*.lock"],
 }
-TEST_RETRY = RetryPolicy(attempts=3, backoff_s=0.01, secondary_wait_s=0.02, max_wait_s=30.0)
+TEST_RETRY = RetryPolicy(attempts=3, backoff_s=0.01, rate_limit_wait_s=0.02, max_wait_s=30.0)
 
 Connect = Callable[..., GithubConnector]
 
@@ -284,7 +284,7 @@ def test_secondary_rate_limit_without_headers_backs_off(
 ) -> None:
     github_server.secondary_rate_limit(retry_after=None, times=2)
     assert connect().branches() == ["main"]
-    assert waits == [TEST_RETRY.secondary_wait_s, TEST_RETRY.secondary_wait_s * 2]
+    assert waits == [TEST_RETRY.rate_limit_wait_s, TEST_RETRY.rate_limit_wait_s * 2]
 
 
 def test_rate_limit_that_outlasts_the_retries_is_transient_with_githubs_message(
