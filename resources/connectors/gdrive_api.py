@@ -131,10 +131,9 @@ class DriveApi(RestApi):
 
     def watch_changes(self, page_token: str, channel: Mapping[str, Any]) -> Mapping[str, Any]:
         """changes.watch: open a push channel; Drive's channel resource."""
-        path = f"/changes/watch?pageToken={quote(page_token)}"
-        for name, value in self.drives.items():
-            path += f"&{name}={value}"
-        body: Mapping[str, Any] = self.post(path, json=channel)
+        url = f"{self.api_url}/changes/watch"
+        params = {"pageToken": page_token, **self.drives}
+        body: Mapping[str, Any] = self._request("POST", url, params=params, json=channel).json()
         return body
 
     def stop_channel(self, channel_id: str, resource_id: str) -> None:
