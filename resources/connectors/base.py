@@ -15,6 +15,9 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 logger = logging.getLogger(__name__)
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# An http(s) URL for config schemas. Control characters are excluded by range, not only by
+# `\s`: Python's `\s` (jsonschema) and ECMA's (API clients, fuzzers) disagree on some.
+HTTP_URL_RE = r"^https?://[^\x00-\x20\x7f-\x9f\s/?#]+(?:/[^\x00-\x20\x7f-\x9f\s?#]*)?$"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

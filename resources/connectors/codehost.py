@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from resources.connectors.base import (
+    HTTP_URL_RE,
     JSON_SCHEMA_DIALECT,
     Changes,
     CheckResult,
@@ -37,9 +38,6 @@ from resources.connectors.rest import DEFAULT_RETRY, RestApi, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-# Control characters are excluded by range, not only by `\s`: Python's `\s` (jsonschema)
-# and ECMA's (what API clients and fuzzers read) disagree on some of them.
-HTTP_URL_RE = r"^https?://[^\x00-\x20\x7f-\x9f\s/?#]+(?:/[^\x00-\x20\x7f-\x9f\s?#]*)?$"
 API_HOST_PREFIX = "api."
 
 # Git's words when a host refuses the token, or hides a repository the token cannot see.

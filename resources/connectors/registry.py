@@ -20,12 +20,13 @@ from resources.connectors.base import (
     Connector,
     ConnectorSpec,
 )
+from resources.connectors.gdrive import GdriveConnector
 from resources.connectors.git import GitConnector
 from resources.connectors.github import GithubConnector
 from resources.connectors.local import LocalConnector
 
 CONNECTORS: Mapping[str, type[BaseConnector]] = MappingProxyType(
-    {cls.spec.type: cls for cls in (LocalConnector, GitConnector, GithubConnector)}
+    {cls.spec.type: cls for cls in (LocalConnector, GitConnector, GithubConnector, GdriveConnector)}
 )
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -10,39 +10,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from connector_assets.normalize import DOCX_MIME, PDF_MIME, Normalized, Skipped, normalize
-
-
-def _pdf(*pages: str, title: str | None = None) -> bytes:
-    """A minimal valid PDF, one Helvetica text line per page, with a correct xref table."""
-    count = len(pages)
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(count))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for i, text in enumerate(pages):
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    info = ""
-    if title is not None:
-        objects.append(f"<< /Title ({title}) >>".encode())
-        info = f" /Info {len(objects)} 0 R"
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\n"
-    out += trailer.encode() + b"startxref\n%d\n%%%%EOF\n" % xref
-    return bytes(out)
+from tests.documents import make_pdf
 
 
 def _encrypted(pdf: bytes, *, user_password: str) -> bytes:
@@ -172,33 +140,35 @@ def test_unsupported_office_format() -> None:
 
 
 def test_pdf_pages_joined_with_blank_line_and_title_from_metadata() -> None:
-    result = _ok(normalize("docs/spec.pdf", _pdf("Hello PDF world", "Second page", title="Spec")))
+    result = _ok(
+        normalize("docs/spec.pdf", make_pdf("Hello PDF world", "Second page", title="Spec"))
+    )
     assert result.text == "Hello PDF world\n\nSecond page"
     assert result.title == "Spec"
     assert (result.language, result.mime_type, result.encoding) == ("pdf", PDF_MIME, None)
 
 
 def test_pdf_recognized_by_magic_without_extension() -> None:
-    result = _ok(normalize("downloads/file", _pdf("By magic")))
+    result = _ok(normalize("downloads/file", make_pdf("By magic")))
     assert result.text == "By magic"
     assert result.title is None
     assert result.mime_type == PDF_MIME
 
 
 def test_pdf_with_user_password_is_a_parse_error() -> None:
-    locked = _encrypted(_pdf("Secret text"), user_password="s3cret")
+    locked = _encrypted(make_pdf("Secret text"), user_password="s3cret")
     result = _skipped(normalize("locked.pdf", locked), "parse_error")
     assert "encrypted" in result.detail
 
 
 def test_pdf_encrypted_with_empty_user_password_still_opens() -> None:
-    pdf = _encrypted(_pdf("Readable anyway"), user_password="")
+    pdf = _encrypted(make_pdf("Readable anyway"), user_password="")
     assert PdfReader(io.BytesIO(pdf)).is_encrypted
     assert _ok(normalize("owner-only.pdf", pdf)).text == "Readable anyway"
 
 
 def test_broken_pdf_reports_what_pypdf_said() -> None:
-    result = _skipped(normalize("broken.pdf", _pdf("Hello")[:120]), "parse_error")
+    result = _skipped(normalize("broken.pdf", make_pdf("Hello")[:120]), "parse_error")
     assert result.detail.startswith("PDF parse failed: ")
     assert len(result.detail) > len("PDF parse failed: ")
 

@@ -1,0 +1,46 @@
+"""Real sync runs for tests: queue a job, execute its Dagster run here, read the lake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cli.runner import run_in_process
+from resources import duck
+from resources.dagster_home import dagster_instance
+from resources.lake import Lake
+from resources.metadata import MetadataStore
+from resources.settings import Settings
+from resources.store import jobs, sources
+from resources.store.models import SyncJob, SyncType
+
+
+def run_job(settings: Settings, store: MetadataStore, job_id: str) -> SyncJob:
+    """Execute the queued job's run in this process; the job as it ended (detached)."""
+    run_in_process(
+        settings=settings, instance=dagster_instance(settings), store=store, job_id=job_id
+    )
+    with store.session() as session:
+        job = jobs.get_job(session, job_id)
+        assert job is not None
+        session.expunge(job)
+        return job
+
+
+def sync_source(
+    settings: Settings, store: MetadataStore, source_id: str, sync: SyncType
+) -> SyncJob:
+    """Queue a sync of the source and run it here; the finished job."""
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        assert source is not None
+        job_id = jobs.create_job(session, source=source, type=sync, trigger="test").id
+    return run_job(settings, store, job_id)
+
+
+def table(lake: Lake, asset: str, source_id: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` over the current version of the asset's table (named `t`)."""
+    version = lake.current(asset, source_id)
+    assert version is not None
+    con = duck.connect()
+    lake.register(con, "t", version)
+    return con.sql(sql).fetchall()
