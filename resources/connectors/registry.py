@@ -14,12 +14,23 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from resources.connectors.base import BaseConnector, ConfigError, Connector, ConnectorSpec
+from resources.connectors.bitbucket import BitbucketConnector
 from resources.connectors.git import GitConnector
 from resources.connectors.github import GithubConnector
+from resources.connectors.gitlab import GitlabConnector
 from resources.connectors.local import LocalConnector
 
 CONNECTORS: Mapping[str, type[BaseConnector]] = MappingProxyType(
-    {cls.spec.type: cls for cls in (LocalConnector, GitConnector, GithubConnector)}
+    {
+        cls.spec.type: cls
+        for cls in (
+            LocalConnector,
+            GitConnector,
+            GithubConnector,
+            GitlabConnector,
+            BitbucketConnector,
+        )
+    }
 )
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

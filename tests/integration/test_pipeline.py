@@ -10,16 +10,15 @@ from typing import Any
 import pytest
 from dagster import AssetKey
 
-from cli.runner import run_in_process
 from connector_assets.chunking import ChunkSettings
 from connector_assets.definitions import build_definitions
-from resources import duck
 from resources.dagster_home import dagster_instance
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
-from resources.store import jobs, sources
+from resources.store import sources
 from resources.store.models import JobStatus, SourceStatus, SyncType
+from tests.pipeline import sync, table
 
 pytestmark = pytest.mark.slow
 
@@ -79,29 +78,6 @@ def _tree(root: Path) -> None:
     (root / "node_modules/pkg/index.js").write_text("module.exports = 1;\n")
 
 
-def _sync(settings: Settings, store: MetadataStore, source_id: str, sync: SyncType) -> Any:
-    with store.session() as session:
-        source = sources.get_source(session, source_id)
-        assert source is not None
-        job_id = jobs.create_job(session, source=source, type=sync, trigger="test").id
-    run_in_process(
-        settings=settings, instance=dagster_instance(settings), store=store, job_id=job_id
-    )
-    with store.session() as session:
-        job = jobs.get_job(session, job_id)
-        assert job is not None
-        session.expunge(job)
-        return job
-
-
-def _table(lake: Lake, asset: str, source_id: str, sql: str) -> list[tuple[Any, ...]]:
-    version = lake.current(asset, source_id)
-    assert version is not None
-    con = duck.connect()
-    lake.register(con, "t", version)
-    return con.sql(sql).fetchall()
-
-
 @dataclass
 class Folder:
     """A `local` source over a small tree, with the store and lake of its home."""
@@ -112,11 +88,11 @@ class Folder:
     path: Path
     source_id: str
 
-    def sync(self, sync: SyncType) -> Any:
-        return _sync(self.settings, self.store, self.source_id, sync)
+    def sync(self, type: SyncType) -> Any:
+        return sync(self.settings, self.store, self.source_id, type)
 
     def table(self, asset: str, sql: str) -> list[tuple[Any, ...]]:
-        return _table(self.lake, asset, self.source_id, sql)
+        return table(self.lake, asset, self.source_id, sql)
 
 
 @pytest.fixture
@@ -140,18 +116,18 @@ def folder(headwater_home: Path, tmp_path: Path) -> Folder:
 def test_full_then_incremental_then_full_sync(folder: Folder) -> None:
     settings, store, lake, source_id = folder.settings, folder.store, folder.lake, folder.source_id
 
-    first = _sync(settings, store, source_id, SyncType.FULL)
+    first = sync(settings, store, source_id, SyncType.FULL)
     assert first.status is JobStatus.COMPLETED, first.error
     assert first.progress == 100
     assert first.stats["filesTotal"] == 5 and first.stats["filesAdded"] == 5
     assert first.stats["filesSkipped"] == 1  # the PNG
-    docs = dict(_table(lake, "documents", source_id, "SELECT path, language FROM t"))
+    docs = dict(table(lake, "documents", source_id, "SELECT path, language FROM t"))
     assert docs["src/geometry.py"] == "python" and docs["src/app.ts"] == "typescript"
     assert docs["docs/guide.md"] == "markdown"
     assert "node_modules/pkg/index.js" not in docs
     symbols = {
         s
-        for (s,) in _table(lake, "chunks", source_id, "SELECT symbol FROM t WHERE path LIKE '%.py'")
+        for (s,) in table(lake, "chunks", source_id, "SELECT symbol FROM t WHERE path LIKE '%.py'")
     }
     assert any("Circle" in (s or "") for s in symbols)  # code chunks name their definitions
     chunk_count = first.stats["chunksCreated"]
@@ -161,28 +137,28 @@ def test_full_then_incremental_then_full_sync(folder: Folder) -> None:
         assert source is not None and source.status is SourceStatus.SYNCED
         assert source.last_sync_at is not None
 
-    chunks_before = dict(_table(lake, "chunks", source_id, "SELECT chunk_id, path FROM t"))
+    chunks_before = dict(table(lake, "chunks", source_id, "SELECT chunk_id, path FROM t"))
     (folder.path / "docs/guide.md").write_text(
         MD_FILE + "\n## FAQ\n\nAnswers to common questions.\n"
     )
     (folder.path / "docs/notes.txt").unlink()
     (folder.path / "src/extra.py").write_text("def extra() -> int:\n    return 42\n")
-    second = _sync(settings, store, source_id, SyncType.INCREMENTAL)
+    second = sync(settings, store, source_id, SyncType.INCREMENTAL)
     assert second.status is JobStatus.COMPLETED, second.error
     stats = second.stats
     assert (stats["filesAdded"], stats["filesChanged"], stats["filesDeleted"]) == (1, 1, 1)
     assert stats["filesTotal"] == 2  # only the changed and added files were listed as upserts
-    chunks_after = dict(_table(lake, "chunks", source_id, "SELECT chunk_id, path FROM t"))
+    chunks_after = dict(table(lake, "chunks", source_id, "SELECT chunk_id, path FROM t"))
     new_ids = chunks_after.keys() - chunks_before.keys()
     assert {chunks_after[i] for i in new_ids} <= {"docs/guide.md", "src/extra.py"}
     assert stats["chunksEmbedded"] <= len(new_ids)
     assert "docs/notes.txt" not in chunks_after.values()
     unchanged = {i for i, p in chunks_before.items() if p == "src/geometry.py"}
     assert unchanged <= chunks_after.keys()  # untouched files keep their chunk ids
-    vectors = _table(lake, "embeddings", source_id, "SELECT chunk_id FROM t")
+    vectors = table(lake, "embeddings", source_id, "SELECT chunk_id FROM t")
     assert {v for (v,) in vectors} == set(chunks_after)
 
-    third = _sync(settings, store, source_id, SyncType.FULL)
+    third = sync(settings, store, source_id, SyncType.FULL)
     assert third.status is JobStatus.COMPLETED, third.error
     assert third.stats["chunksEmbedded"] == 0
     assert third.stats["chunksReused"] == len(chunks_after)
@@ -229,7 +205,7 @@ def test_stage_settings_changes_recompute_only_downstream_stages(
     monkeypatch.setenv("HEADWATER_EMBEDDING_DIMENSIONS", "128")
     _materialize(settings, source_id, ["embeddings"])
     assert versions() == before  # nothing refetched, renormalized or rechunked
-    models = _table(lake, "embeddings", source_id, "SELECT DISTINCT model, dimension FROM t")
+    models = table(lake, "embeddings", source_id, "SELECT DISTINCT model, dimension FROM t")
     assert models == [("wordllama/l2_supercat-128", 128)]
     chunk_count = lake.current("chunks", source_id)
     vector_count = lake.current("embeddings", source_id)
@@ -244,7 +220,7 @@ def test_stage_settings_changes_recompute_only_downstream_stages(
     rechunked = lake.current("chunks", source_id)
     assert rechunked is not None and rechunked.rows > chunk_count.rows
     assert rechunked.meta["chunker"] == small_chunker_fingerprint(small)
-    tokens = _table(lake, "chunks", source_id, "SELECT max(token_count) FROM t")
+    tokens = table(lake, "chunks", source_id, "SELECT max(token_count) FROM t")
     assert tokens[0][0] <= 80  # a single unsplittable line may exceed the budget a little
 
 
