@@ -17,9 +17,11 @@ from resources.connectors.base import (
     Fetched,
     SourceUnavailable,
 )
+from resources.connectors.bitbucket import BitbucketApi, BitbucketConnector
 from resources.connectors.codehost import CodeHostConnector, Repository
 from resources.connectors.git import GitConnector
 from resources.connectors.github import GithubApi, GithubConnector
+from resources.connectors.gitlab import GitlabApi, GitlabConnector
 from resources.connectors.globs import DEFAULT_EXCLUDES, PathFilter
 from resources.connectors.local import LocalConnector
 from resources.connectors.registry import (
@@ -33,6 +35,8 @@ from resources.connectors.rest import RestApi, RetryPolicy
 __all__ = [
     "DEFAULT_EXCLUDES",
     "BaseConnector",
+    "BitbucketApi",
+    "BitbucketConnector",
     "Changes",
     "CheckResult",
     "CheckStep",
@@ -46,6 +50,8 @@ __all__ = [
     "GitConnector",
     "GithubApi",
     "GithubConnector",
+    "GitlabApi",
+    "GitlabConnector",
     "LocalConnector",
     "PathFilter",
     "Repository",

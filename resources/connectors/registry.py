@@ -20,13 +20,25 @@ from resources.connectors.base import (
     Connector,
     ConnectorSpec,
 )
+from resources.connectors.bitbucket import BitbucketConnector
 from resources.connectors.gdrive import GdriveConnector
 from resources.connectors.git import GitConnector
 from resources.connectors.github import GithubConnector
+from resources.connectors.gitlab import GitlabConnector
 from resources.connectors.local import LocalConnector
 
 CONNECTORS: Mapping[str, type[BaseConnector]] = MappingProxyType(
-    {cls.spec.type: cls for cls in (LocalConnector, GitConnector, GithubConnector, GdriveConnector)}
+    {
+        cls.spec.type: cls
+        for cls in (
+            LocalConnector,
+            GitConnector,
+            GithubConnector,
+            GitlabConnector,
+            BitbucketConnector,
+            GdriveConnector,
+        )
+    }
 )
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -27,7 +27,13 @@ from tests.fakes.github_server import (
     FakeGithubServer,
     github_server_fixture,  # noqa: F401  (provides the `github_server` fixture)
 )
-from tests.gitrepo import commit_all, git
+from tests.gitrepo import commit_all, git, head, seeded_repository, write
+from tests.integration.codehost_contract import (
+    HOOK_SECRET,
+    HOOK_URL,
+    HookContract,
+    PipelineContract,
+)
 
 OWNER = "confuse"
 NAME = "api-backend"
@@ -42,37 +48,10 @@ Connect = Callable[..., GithubConnector]
 pytestmark = pytest.mark.slow
 
 
-def write(repo: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        target = repo / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-
-
-def head(repo: Path) -> str:
-    return subprocess.check_output(["git", "-C", str(repo), "rev-parse", "HEAD"], text=True).strip()
-
-
 @pytest.fixture
 def work(tmp_path: Path) -> Path:
     """A working repository whose commits are pushed to the served one."""
-    repo = tmp_path / "work"
-    repo.mkdir()
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    write(
-        repo,
-        {
-            "src/app.py": "print('app')\n",
-            "src/util.py": "def helper():\n    return 1\n",
-            "src/poetry.lock": "locked\n",
-            "docs/guide.md": "# Guide\n",
-            "docs/old.md": "# Old\n",
-            "README.md": "# Readme\n",
-            "node_modules/left-pad/index.js": "module.exports = 1\n",
-        },
-    )
-    commit_all(repo, "initial")
-    return repo
+    return seeded_repository(tmp_path / "work")
 
 
 @pytest.fixture
@@ -419,3 +398,31 @@ def test_token_is_not_echoed_by_validation() -> None:
         validate_config("github", {"owner": OWNER, "repo": NAME, "token": 12345678901})
     assert caught.value.field == "config.token"
     assert "12345678901" not in str(caught.value) + repr(caught.value.details)
+
+
+class TestGithubHooksAndPipeline(HookContract, PipelineContract):
+    type = "github"
+    owner = OWNER
+    name = NAME
+    push_events = ["push"]
+
+    @staticmethod
+    def subscription(body: dict[str, Any]) -> tuple[list[str], str]:
+        return body["events"], body["config"]["secret"]
+
+    @pytest.fixture
+    def host(self, github_server: FakeGithubServer) -> FakeGithubServer:
+        return github_server
+
+    def test_hook_is_a_web_hook_with_json_payloads(
+        self, connect: Connect, host: FakeGithubServer
+    ) -> None:
+        hook_id = connect().create_hook(url=HOOK_URL, secret=HOOK_SECRET)
+        body = host.hooks(f"{OWNER}/{NAME}")[hook_id]
+        assert (body["name"], body["active"]) == ("web", True)
+        assert body["config"] == {
+            "url": HOOK_URL,
+            "content_type": "json",
+            "secret": HOOK_SECRET,
+            "insecure_ssl": "0",
+        }
