@@ -12,6 +12,7 @@ from api.deps import (
     InstanceDep,
     LakeDep,
     OwnedSource,
+    PublicUrl,
     RateLimited,
     SessionDep,
     StateDep,
@@ -29,7 +30,7 @@ from api.schemas import (
     SyncQueuedOut,
     SyncRequest,
 )
-from api.views import source_view
+from api.views import source_view, webhook_setup
 from resources import dagster_runs
 from resources.connectors import ConfigError
 from resources.source_configs import sealed_config
@@ -37,6 +38,7 @@ from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
 from resources.store import jobs, sources
 from resources.store.models import SyncType
+from resources.webhooks.setup import issue_secret
 
 # How long a delete waits for a terminated run to stop before dropping its data.
 CANCEL_WAIT_S = 15.0
@@ -68,8 +70,12 @@ def create_source(
     user: CurrentUser,
     instance: InstanceDep,
     state: StateDep,
+    public_url: PublicUrl,
 ) -> SourceCreatedOut:
-    """Connect a source (config checked against its connector's schema) and queue a full sync."""
+    """Connect a source (config checked against its connector's schema) and queue a full sync.
+
+    A code-host source gets a webhook secret; the answer shows it, once, with the URL.
+    """
     try:
         config = sealed_config(state.vault, body.type, body.config)
     except ConfigError as error:
@@ -82,6 +88,7 @@ def create_source(
         name=body.name or sources.default_name(body.type, config),
         config=config,
     )
+    secret = issue_secret(state.vault, source)
     job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
     dagster_runs.add_partition(instance, source.id)
     return SourceCreatedOut(
@@ -89,6 +96,7 @@ def create_source(
             id=source.id, type=source.type, name=source.name, status=source.status.value
         ),
         sync_job=QueuedJobOut(id=job.id, status=job.status.value),
+        webhook=webhook_setup(public_url, source.type, secret),
     )
 
 

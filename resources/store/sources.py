@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from resources.store.models import Source
+from resources.webhooks.providers import source_repository_key
 
 
 def create_source(
@@ -20,8 +21,18 @@ def create_source(
     name: str,
     config: dict[str, Any],
 ) -> Source:
-    """Add a source in `pending` status and return it (flushed, so it has its id)."""
-    source = Source(owner_id=owner_id, tenant_id=tenant_id, type=type, name=name, config=config)
+    """Add a source in `pending` status and return it (flushed, so it has its id).
+
+    A code-host source gets its repository key, by which webhook deliveries find it.
+    """
+    source = Source(
+        owner_id=owner_id,
+        tenant_id=tenant_id,
+        type=type,
+        name=name,
+        config=config,
+        repository_key=source_repository_key(type, config),
+    )
     session.add(source)
     session.flush()
     return source
@@ -47,6 +58,22 @@ def list_sources(
         query.order_by(Source.created_at.desc(), Source.id).limit(limit).offset(offset)
     ).all()
     return rows, total
+
+
+def sources_for_repository(session: Session, repository_key: str) -> Sequence[Source]:
+    """The sources of one repository (an indexed lookup), oldest first."""
+    return session.scalars(
+        select(Source)
+        .where(Source.repository_key == repository_key)
+        .order_by(Source.created_at, Source.id)
+    ).all()
+
+
+def sources_of_types(session: Session, types: Iterable[str]) -> Sequence[Source]:
+    """Every source of the given connector types, oldest first."""
+    return session.scalars(
+        select(Source).where(Source.type.in_(list(types))).order_by(Source.created_at, Source.id)
+    ).all()
 
 
 def all_source_ids(session: Session) -> set[str]:
