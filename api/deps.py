@@ -70,6 +70,14 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+async def get_public_url(request: Request, settings: SettingsDep) -> str:
+    """The base URL code hosts reach the API at: HEADWATER_PUBLIC_URL, else this request's."""
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+PublicUrl = Annotated[str, Depends(get_public_url)]
+
+
 async def get_lake(state: StateDep) -> Lake:
     """The lake."""
     return state.lake

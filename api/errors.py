@@ -125,6 +125,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: error_doc("RATE_LIMITED: see `Retry-After` and `X-RateLimit-*`."),
     500: error_doc("INTERNAL_ERROR: `details.requestId` identifies the request in the logs."),
 }
+WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: error_doc(
+        "UNAUTHORIZED: the signature (or token) header is missing, or no source of the "
+        "payload's repository has a secret that verifies it. Only an audit entry is kept."
+    ),
+    413: error_doc("PAYLOAD_TOO_LARGE: the body is over 25 MiB (GitHub's cap)."),
+    500: ERROR_RESPONSES[500],
+    503: error_doc(
+        "SERVICE_UNAVAILABLE: the store is unavailable, or the source owner's deliveries are "
+        "over the webhook rate limit; nothing was stored. Retry after `Retry-After` seconds."
+    ),
+}
 SOURCE_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("SOURCE_NOT_FOUND")}
 JOB_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("JOB_NOT_FOUND")}
 CONNECTION_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("CONNECTION_NOT_FOUND")}

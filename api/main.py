@@ -16,7 +16,7 @@ from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from api.openapi import openapi_schema
-from api.routes import connections, connectors, files, health, jobs, sources
+from api.routes import connections, connectors, files, health, jobs, sources, webhooks
 from api.state import AppState
 from resources.settings import Settings, get_settings
 
@@ -52,8 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=[REQUEST_ID_HEADER, "Retry-After", *RATE_LIMIT_HEADERS],
     )
     # Added last, so it wraps everything: CORS answers and errors get a request id too.
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
-    for module in (health, sources, files, jobs, connectors, connections):
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_request_bytes,
+        body_caps={webhooks.router.prefix + "/": webhooks.MAX_BODY_BYTES},
+    )
+    for module in (health, sources, files, jobs, connectors, connections, webhooks):
         app.include_router(module.router)
     app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
     return app

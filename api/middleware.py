@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -29,9 +30,19 @@ class RequestContextMiddleware:
     logged here with its traceback; the client never sees the traceback.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, body_caps: Mapping[str, int] | None = None
+    ) -> None:
+        """Wrap `app`.
+
+        Args:
+            app: The application.
+            max_body_bytes: The body cap of every route.
+            body_caps: Path prefix -> cap, for routes that take larger bodies (webhooks).
+        """
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_caps = dict(body_caps or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,14 +70,18 @@ class RequestContextMiddleware:
                         out[name] = value
             await send(message)
 
+        cap = next(
+            (cap for prefix, cap in self.body_caps.items() if scope["path"].startswith(prefix)),
+            self.max_body_bytes,
+        )
         try:
-            body_receive = await self._capped(headers, receive)
+            body_receive = await self._capped(headers, receive, cap=cap)
             if body_receive is None:
                 response = error_response(
                     413,
                     ErrorCode.PAYLOAD_TOO_LARGE,
-                    f"Request body is larger than {self.max_body_bytes} bytes",
-                    details={"maxBytes": self.max_body_bytes},
+                    f"Request body is larger than {cap} bytes",
+                    details={"maxBytes": cap},
                 )
                 await response(scope, receive, send_with_headers)
             else:
@@ -97,7 +112,7 @@ class RequestContextMiddleware:
                 },
             )
 
-    async def _capped(self, headers: Headers, receive: Receive) -> Receive | None:
+    async def _capped(self, headers: Headers, receive: Receive, *, cap: int) -> Receive | None:
         """A receive that replays the body if it fits under the cap, else None.
 
         A declared Content-Length is trusted to refuse early; a chunked body is read (up
@@ -105,7 +120,7 @@ class RequestContextMiddleware:
         """
         length = headers.get("content-length")
         if length is not None:
-            if not length.isdigit() or int(length) > self.max_body_bytes:
+            if not length.isdigit() or int(length) > cap:
                 return None
             return receive
         if "chunked" not in headers.get("transfer-encoding", "").lower():
@@ -118,7 +133,7 @@ class RequestContextMiddleware:
                 return receive
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_body_bytes:
+            if size > cap:
                 return None
             if not message.get("more_body", False):
                 break

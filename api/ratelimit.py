@@ -21,12 +21,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from resources.settings import Settings
 from resources.store import rate_limits
 from resources.store.engine import ping, transaction
+from resources.webhooks.providers import PROVIDERS
 
 DEFAULT_RULE = "default"
+WEBHOOK_RULE = "webhook"
 # (method, route path) -> counter name; every other route counts against DEFAULT_RULE.
 ROUTE_RULES: Mapping[tuple[str, str], str] = {
     ("POST", "/sources"): "create-source",
     ("POST", "/sources/{source_id}/sync"): "sync",
+    **{("POST", f"/webhooks/{provider}"): WEBHOOK_RULE for provider in PROVIDERS},
 }
 
 
@@ -39,6 +42,7 @@ def rules_from(settings: Settings) -> dict[str, RateLimitItem]:
     configured = {
         "create-source": settings.rate_limit_create_source,
         "sync": settings.rate_limit_sync,
+        WEBHOOK_RULE: settings.rate_limit_webhook,
         DEFAULT_RULE: settings.rate_limit_default,
     }
     return {name: parse(text) for name, text in configured.items()}

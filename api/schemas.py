@@ -134,11 +134,34 @@ class QueuedJobOut(CamelModel):
     status: str
 
 
+class WebhookSetupOut(CamelModel):
+    """Where a code host should deliver push events, signed with `secret`: shown only once."""
+
+    url: str
+    secret: str | None = Field(
+        description="Set the hook up with this secret; null once Headwater registered it."
+    )
+    registered: bool = Field(description="Whether Headwater created the hook at the provider.")
+
+
 class SourceCreatedOut(CamelModel):
-    """`POST /sources`: the new source and its first (queued) full sync."""
+    """`POST /sources`: the new source, its first (queued) full sync, and for code hosts the
+    webhook to set up by hand."""
 
     source: SourceSummaryOut
     sync_job: QueuedJobOut
+    webhook: WebhookSetupOut | None = None
+
+
+class WebhookReceivedOut(CamelModel):
+    """`POST /webhooks/*`: the delivery is stored. `jobId` is the sync job it queued or joined
+    (a redelivery: the same one as the first time), null when it asks for no sync (a ping,
+    another branch, another event); `jobIds` lists every one when several sources share the
+    repository and the secret."""
+
+    received: bool
+    job_id: str | None
+    job_ids: list[str]
 
 
 class SourceDeletedOut(CamelModel):

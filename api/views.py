@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from api.schemas import FileOut, JobOut, JobStatsOut, SourceOut, SourceStatsOut
+from api.schemas import (
+    FileOut,
+    JobOut,
+    JobStatsOut,
+    SourceOut,
+    SourceStatsOut,
+    WebhookSetupOut,
+)
 from resources.files import IndexedFile
 from resources.lake import Lake
 from resources.source_configs import shown_config
 from resources.source_stats import source_stats
 from resources.store.models import JobStatus, Source, SyncJob
+from resources.webhooks.setup import webhook_url
 
 
 def source_view(source: Source, lake: Lake) -> SourceOut:
@@ -67,4 +75,17 @@ def file_view(file: IndexedFile) -> FileOut:
         size=file.size,
         last_modified=file.modified_at,
         indexed_at=file.indexed_at,
+    )
+
+
+def webhook_setup(
+    base_url: str, source_type: str, secret: str | None, *, registered: bool
+) -> WebhookSetupOut | None:
+    """A new code-host source's webhook: registered, or its secret to set it up by hand."""
+    if secret is None:
+        return None
+    return WebhookSetupOut(
+        url=webhook_url(base_url, source_type),
+        secret=None if registered else secret,
+        registered=registered,
     )

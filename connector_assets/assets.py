@@ -32,7 +32,7 @@ from resources.embedders import EmbedderResource
 from resources.lake import Lake, LakeVersion
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
-from resources.source_configs import opened_config
+from resources.source_configs import source_connector_config
 from resources.store import sources
 from resources.vault import VaultResource
 
@@ -122,10 +122,7 @@ def raw_files(
         if source is None:
             raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
         source_type = source.type
-        connection = source.connection.config if source.connection is not None else None
-        source_config = opened_config(
-            vault.get_vault(), source.type, source.config, connection=connection
-        )
+        source_config = source_connector_config(vault.get_vault(), source)
     progress = _progress(context, store, "raw_files")
     started = time.perf_counter()
     version, report = build_raw_files(

@@ -9,6 +9,7 @@ harmless (a secret already under the first key is simply encrypted afresh).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
@@ -21,8 +22,9 @@ BATCH_ROWS = 500
 
 # Every JSON column that may hold sealed secrets, by table: the one list to extend when a
 # model gains one.
-SEALED_COLUMNS: tuple[InstrumentedAttribute[dict[str, object]], ...] = (
+SEALED_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     Source.config,
+    Source.webhook_secret,
     Connection.config,
 )
 

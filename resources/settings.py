@@ -77,8 +77,31 @@ class Settings(BaseSettings):
             "(production refuses loopback and private ranges otherwise)."
         ),
     )
+    rate_limit_webhook: str = Field(
+        default="1000/minute",
+        description=(
+            "Per source owner, for verified `POST /webhooks/*` deliveries; past it they get "
+            "503 with Retry-After (never a 4xx, which would make GitLab disable the hook)."
+        ),
+    )
     max_request_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger request bodies get 413."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL code hosts reach the API at, for the webhook URLs handed out; "
+            "the URL of the request that creates a source if unset."
+        ),
+    )
+    reconcile_interval_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description=(
+            "How often the reconcile schedule compares each code-host source's synced commit "
+            "with its branch head; divides 60, or is whole hours dividing 24."
+        ),
     )
 
     @field_validator("egress_allowed_networks")
@@ -94,6 +117,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HEADWATER_CHUNK_OVERLAP_TOKENS must be smaller than HEADWATER_CHUNK_MAX_TOKENS"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _reconcile_interval_fits_a_cron(self) -> Settings:
+        interval_cron(self.reconcile_interval_minutes)
         return self
 
     @model_validator(mode="after")
@@ -131,9 +159,31 @@ class Settings(BaseSettings):
         return self.data_url or str(self.resolved_home / "lake")
 
     @property
+    def reconcile_cron(self) -> str:
+        """The cron schedule of `reconcile_interval_minutes` (`*/15 * * * *`)."""
+        return interval_cron(self.reconcile_interval_minutes)
+
+    @property
     def cache_dir(self) -> Path:
         """Per-source working copies (git clones) live here; safe to delete."""
         return self.resolved_home / "cache"
+
+
+def interval_cron(minutes: int) -> str:
+    """A cron schedule firing every `minutes` (`*/15 * * * *`, `0 */2 * * *`).
+
+    Raises:
+        ValueError: The interval neither divides an hour nor is whole hours dividing a day.
+    """
+    if 0 < minutes < 60 and 60 % minutes == 0:
+        return f"*/{minutes} * * * *"
+    hours, rest = divmod(minutes, 60)
+    if minutes >= 60 and rest == 0 and 24 % hours == 0:
+        return f"0 */{hours} * * *"
+    raise ValueError(
+        "HEADWATER_RECONCILE_INTERVAL_MINUTES must divide 60 (1, 5, 15, 30, ...) or be "
+        f"whole hours dividing 24 (60, 120, ..., 1440), not {minutes}"
+    )
 
 
 @lru_cache(maxsize=1)

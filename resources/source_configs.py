@@ -7,6 +7,7 @@ from typing import Any
 
 from resources.connectors import connector_class, validate_config
 from resources.connectors.registry import source_config_with, validate_connection_config
+from resources.store.models import Source
 from resources.vault import MASK, Vault, mask
 
 
@@ -69,6 +70,12 @@ def opened_config(
     """The config a connector runs with: the connection's fields, then the source's own."""
     merged = {**(connection or {}), **stored}
     return vault.unseal(merged, _secrets(source_type))
+
+
+def source_connector_config(vault: Vault, source: Source) -> dict[str, Any]:
+    """What a source's connector runs with: its connection's fields and its own, opened."""
+    connection = source.connection.config if source.connection is not None else None
+    return opened_config(vault, source.type, source.config, connection=connection)
 
 
 def shown_config(source_type: str, stored: Mapping[str, Any]) -> dict[str, Any]:

@@ -57,8 +57,7 @@ class Vault:
         sealed = dict(config)
         for name in secret_fields:
             if isinstance(sealed.get(name), str):
-                token = self.fernet.encrypt(sealed[name].encode()).decode()
-                sealed[name] = {SEALED: token}
+                sealed[name] = self.seal_value(sealed[name])
         return sealed
 
     def unseal(self, config: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:
@@ -67,12 +66,7 @@ class Vault:
         for name in secret_fields:
             value = opened.get(name)
             if isinstance(value, dict) and SEALED in value:
-                try:
-                    opened[name] = self.fernet.decrypt(value[SEALED].encode()).decode()
-                except InvalidToken as error:
-                    raise VaultError(
-                        f"config.{name} cannot be decrypted with the configured keys"
-                    ) from error
+                opened[name] = self.open_value(value, name=f"config.{name}")
         return opened
 
     def reseal(self, value: Any) -> tuple[Any, int]:
@@ -96,6 +90,21 @@ class Vault:
             items = [self.reseal(item) for item in value]
             return [v for v, _ in items], sum(n for _, n in items)
         return value, 0
+
+    def seal_value(self, secret: str) -> dict[str, str]:
+        """One secret encrypted, as stored: `{"$sealed": token}`."""
+        return {SEALED: self.fernet.encrypt(secret.encode()).decode()}
+
+    def open_value(self, sealed: Mapping[str, Any], *, name: str) -> str:
+        """The secret inside a `seal_value` result; `name` says which one in errors.
+
+        Raises:
+            VaultError: None of the configured keys can open it.
+        """
+        try:
+            return self.fernet.decrypt(str(sealed[SEALED]).encode()).decode()
+        except (InvalidToken, KeyError) as error:
+            raise VaultError(f"{name} cannot be decrypted with the configured keys") from error
 
 
 def mask(config: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:

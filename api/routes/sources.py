@@ -14,6 +14,7 @@ from api.deps import (
     InstanceDep,
     LakeDep,
     OwnedSource,
+    PublicUrl,
     RateLimited,
     SessionDep,
     StateDep,
@@ -38,15 +39,21 @@ from api.schemas import (
     SyncRequest,
 )
 from api.state import AppState
-from api.views import source_view
+from api.views import source_view, webhook_setup
 from resources import dagster_runs
 from resources.connectors import ConfigError
-from resources.source_configs import sealed_config, sealed_source_config_with
+from resources.source_configs import (
+    sealed_config,
+    sealed_source_config_with,
+    source_connector_config,
+)
 from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
 from resources.store import connections, jobs, sources
 from resources.store.models import SyncType
 from resources.vault import VaultError
+from resources.webhooks.registration import register_hook, remove_hook
+from resources.webhooks.setup import issue_secret, webhook_url
 
 # How long a delete waits for a terminated run to stop before dropping its data.
 CANCEL_WAIT_S = 15.0
@@ -80,10 +87,12 @@ def create_source(
     user: CurrentUser,
     instance: InstanceDep,
     state: StateDep,
+    public_url: PublicUrl,
 ) -> SourceCreatedOut:
     """Connect a source (config checked against its connector's schema) and queue a full sync.
 
     With `connectionId`, the credentials come from that connection (of the same type).
+    A code-host source gets a webhook secret; the answer shows it, once, with the URL.
     """
     config = _sealed_source_config(body, session, user, state)
     source = sources.create_source(
@@ -95,6 +104,14 @@ def create_source(
         config=config,
         connection_id=body.connection_id,
     )
+    secret = issue_secret(state.vault, source)
+    if secret is not None:
+        source.webhook_hook_id = register_hook(
+            source.type,
+            source_connector_config(state.vault, source),
+            url=webhook_url(public_url, source.type),
+            secret=secret,
+        )
     job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
     dagster_runs.add_partition(instance, source.id)
     return SourceCreatedOut(
@@ -102,6 +119,9 @@ def create_source(
             id=source.id, type=source.type, name=source.name, status=source.status.value
         ),
         sync_job=QueuedJobOut(id=job.id, status=job.status.value),
+        webhook=webhook_setup(
+            public_url, source.type, secret, registered=source.webhook_hook_id is not None
+        ),
     )
 
 
@@ -113,9 +133,19 @@ def get_source(source: OwnedSource, lake: LakeDep) -> SourceOut:
 
 @router.delete("/{source_id}", responses=SOURCE_MISSING)
 def delete_source(
-    source: OwnedSource, session: SessionDep, lake: LakeDep, instance: InstanceDep
+    source: OwnedSource,
+    session: SessionDep,
+    lake: LakeDep,
+    instance: InstanceDep,
+    state: StateDep,
 ) -> SourceDeletedOut:
-    """Disconnect a source: stop its runs, drop its partition, its jobs and its lake data."""
+    """Disconnect a source: stop its runs, drop its partition, jobs, lake data and webhook."""
+    if source.webhook_hook_id is not None:
+        remove_hook(
+            source.type,
+            source_connector_config(state.vault, source),
+            hook_id=source.webhook_hook_id,
+        )
     removed = source_stats(lake, source.id)
     runs = dagster_runs.unfinished_runs(instance, source_id=source.id)
     dagster_runs.cancel_runs(instance, runs, wait_s=CANCEL_WAIT_S)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from resources.store.models import JobStatus, Source, SourceStatus, SyncJob, SyncType, utcnow
@@ -32,7 +32,13 @@ def enqueue_sync(session: Session, *, source: Source, type: SyncType, trigger: s
     """Queue a sync, joining a job of the source still waiting in the queue.
 
     A queued incremental job asked to be full becomes full; a queued full job stays full.
+    Callers for one source are serialized, so concurrent requests join one job instead of
+    queueing two: a no-op update of the source row takes its row lock on PostgreSQL and the
+    write lock on SQLite (a `SELECT ... FOR UPDATE` would lock nothing there), until commit.
     """
+    session.execute(
+        update(Source).where(Source.id == source.id).values(updated_at=Source.updated_at)
+    )
     waiting = session.scalars(
         select(SyncJob)
         .where(SyncJob.source_id == source.id, SyncJob.status == JobStatus.QUEUED)
@@ -45,6 +51,18 @@ def enqueue_sync(session: Session, *, source: Source, type: SyncType, trigger: s
     if type is SyncType.FULL:
         waiting.type = SyncType.FULL
     return waiting
+
+
+def pending_job(session: Session, *, source_id: str) -> SyncJob | None:
+    """A queued or running job of the source, if there is one."""
+    return session.scalars(
+        select(SyncJob)
+        .where(
+            SyncJob.source_id == source_id,
+            SyncJob.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+        )
+        .limit(1)
+    ).first()
 
 
 def get_job(session: Session, job_id: str, *, owner: Owner | None = None) -> SyncJob | None:

@@ -1,8 +1,8 @@
 """Typed ORM models of the metadata store.
 
 Every row that belongs to somebody carries `owner_id` (the JWT `sub`) and `tenant_id`
-(the optional workspace), so later tables (connections, credentials, webhook deliveries)
-follow the same shape.
+(the optional workspace), so later tables (connections, credentials) follow the same shape.
+Webhook deliveries belong to the sources they reach.
 """
 
 from __future__ import annotations
@@ -12,7 +12,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, String, Text, func
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -153,6 +163,12 @@ class Source(Base):
     last_sync_duration_s: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # `{"$sealed": token}` (resources/vault.py): the secret its code host signs deliveries with.
+    webhook_secret: Mapped[dict[str, Any] | None]
+    # `github:owner/repo`, lowercased: how a delivery finds its sources without a scan.
+    repository_key: Mapped[str | None] = mapped_column(String(300), index=True)
+    # The provider's id of the webhook Headwater registered for it (removed with the source).
+    webhook_hook_id: Mapped[str | None] = mapped_column(String(128))
 
     connection: Mapped[Connection | None] = relationship()
     jobs: Mapped[list[SyncJob]] = relationship(
@@ -199,3 +215,72 @@ class RateLimitCounter(Base):
     count: Mapped[int]
     # Epoch seconds, as the `limits` library speaks them.
     expires_at: Mapped[float]
+
+
+class DeliveryStatus(enum.StrEnum):
+    """What a webhook delivery did for one source."""
+
+    QUEUED = "queued"  # a sync job was queued, or a queued one joined
+    IGNORED = "ignored"  # nothing to sync: a ping, another branch, another event
+
+
+class WebhookDelivery(Base):
+    """One delivery a code host made, stored before it is acknowledged.
+
+    Unique per provider and delivery id, so a redelivery (or a retry that raced the first
+    attempt) finds the row and its jobs instead of queueing new ones.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("provider", "delivery_id", name="uq_webhook_deliveries_provider_delivery"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    provider: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    # Pushed branches and the paths the payload says changed (added/modified/removed).
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Times it reached us, and the provider's own count (Bitbucket's X-Attempt-Number).
+    attempts: Mapped[int] = mapped_column(default=1)
+    last_attempt_number: Mapped[int | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    targets: Mapped[list[WebhookDeliverySource]] = relationship(
+        back_populates="delivery", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class WebhookDeliverySource(Base):
+    """A source a delivery verified for (its secret signed it), and the job it queued."""
+
+    __tablename__ = "webhook_delivery_sources"
+
+    webhook_delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_id: Mapped[str] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("sync_jobs.id", ondelete="SET NULL"))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus))
+    reason: Mapped[str | None] = mapped_column(String(255))
+
+    delivery: Mapped[WebhookDelivery] = relationship(back_populates="targets")
+
+
+class WebhookRejection(Base):
+    """Audit of a delivery refused as unauthenticated; never its body."""
+
+    __tablename__ = "webhook_rejections"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(255))
+    delivery_id: Mapped[str | None] = mapped_column(String(128))
+    event: Mapped[str | None] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -9,22 +9,15 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from resources.store.models import RateLimitCounter
+from resources.store.upserts import upsert_insert
 
 
 def increment(session: Session, *, key: str, expiry_s: int, amount: int, now: float) -> int:
     """Add `amount` to the key's window (a new one if it expired) and return the new count."""
-    dialect = session.get_bind().dialect.name
-    insert: sqlite.Insert | postgresql.Insert
-    if dialect == "sqlite":
-        insert = sqlite.insert(RateLimitCounter)
-    elif dialect == "postgresql":
-        insert = postgresql.insert(RateLimitCounter)
-    else:
-        raise NotImplementedError(f"rate-limit counters need SQLite or PostgreSQL, not {dialect}")
+    insert = upsert_insert(session, RateLimitCounter)
     expired = RateLimitCounter.expires_at <= now
     statement = (
         insert.values(key=key, count=amount, expires_at=now + expiry_s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from resources.store.models import Source
 from resources.store.owners import Owner
+from resources.webhooks.providers import source_repository_key
 
 
 def create_source(
@@ -22,7 +23,10 @@ def create_source(
     config: dict[str, Any],
     connection_id: str | None = None,
 ) -> Source:
-    """Add a source in `pending` status and return it (flushed, so it has its id)."""
+    """Add a source in `pending` status and return it (flushed, so it has its id).
+
+    A code-host source gets its repository key, by which webhook deliveries find it.
+    """
     source = Source(
         owner_id=owner_id,
         tenant_id=tenant_id,
@@ -30,6 +34,7 @@ def create_source(
         name=name,
         config=config,
         connection_id=connection_id,
+        repository_key=source_repository_key(type, config),
     )
     session.add(source)
     session.flush()
@@ -56,6 +61,22 @@ def list_sources(
         query.order_by(Source.created_at.desc(), Source.id).limit(limit).offset(offset)
     ).all()
     return rows, total
+
+
+def sources_for_repository(session: Session, repository_key: str) -> Sequence[Source]:
+    """The sources of one repository (an indexed lookup), oldest first."""
+    return session.scalars(
+        select(Source)
+        .where(Source.repository_key == repository_key)
+        .order_by(Source.created_at, Source.id)
+    ).all()
+
+
+def sources_of_types(session: Session, types: Iterable[str]) -> Sequence[Source]:
+    """Every source of the given connector types, oldest first."""
+    return session.scalars(
+        select(Source).where(Source.type.in_(list(types))).order_by(Source.created_at, Source.id)
+    ).all()
 
 
 def all_source_ids(session: Session) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,18 +14,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from api.auth import mint_token
-from resources.dagster_home import PROJECT_ROOT
+from resources.dagster_home import DEFAULT_INSTANCE_YAML, PROJECT_ROOT, WORKSPACE_YAML
 from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer, running_github_server
 from tests.gitrepo import commit_all, git
 
 SECRET = "test-signing-key-" + "x" * 32
 SERVICE_TOKEN = "test-service-token-" + "y" * 32
 START_DEADLINE_S = 60
+JOB_DEADLINE_S = 240
+JOB_POLL_S = 0.2
 MAX_REQUEST_BYTES = 4_096
 CLEARED = ("HEADWATER_DATABASE_URL", "HEADWATER_DATA_URL", "HEADWATER_REDIS_URL", "DAGSTER_HOME")
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -130,6 +134,44 @@ def _wait_until_up(server: ApiServer, process: subprocess.Popen[bytes]) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     pytest.fail(f"the API did not come up:\n{server.log.read_text()[-3000:]}")
+
+
+@contextmanager
+def run_stack(home: Path, **env: str) -> Iterator[ApiServer]:
+    """The API and one `dagster-daemon run` on one fresh home; both stopped afterwards."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    shutil.copyfile(DEFAULT_INSTANCE_YAML, dagster_home / "dagster.yaml")
+    with (home / "daemon.log").open("wb") as log:
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],
+            env={**server_env(home, **env), "DAGSTER_HOME": str(dagster_home)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with run_server(home, **env) as server:
+            yield server
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+
+
+def watch_job(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+    """Poll a job until it finishes; every state seen, in order."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + JOB_DEADLINE_S
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
+        if not seen or (job["status"], job["progress"]) != (
+            seen[-1]["status"],
+            seen[-1]["progress"],
+        ):
+            seen.append(job)
+        if job["status"] in ("completed", "failed", "cancelled"):
+            return seen
+        time.sleep(JOB_POLL_S)
+    pytest.fail(f"job {job_id} did not finish: {seen[-1:]}")
 
 
 @pytest.fixture(scope="module")

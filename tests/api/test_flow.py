@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,55 +11,20 @@ import httpx
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from resources.dagster_home import DEFAULT_INSTANCE_YAML, WORKSPACE_YAML
-from tests.api.conftest import ApiServer, run_server, server_env
+from tests.api.conftest import JOB_DEADLINE_S, JOB_POLL_S, ApiServer, run_stack, watch_job
 from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer
 from tests.gitrepo import commit_all, git
 
 pytestmark = pytest.mark.slow
 
-DEADLINE_S = 240
-POLL_S = 0.2
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """The API and one `dagster-daemon run` on one fresh home, for the whole module."""
+    # Polling a job several times a second would soon pass 100 requests a minute.
     home = tmp_path_factory.mktemp("flow") / "home"
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    shutil.copyfile(DEFAULT_INSTANCE_YAML, dagster_home / "dagster.yaml")
-    with (home / "daemon.log").open("wb") as log:
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],
-            env={**server_env(home), "DAGSTER_HOME": str(dagster_home)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        # Polling a job several times a second would soon pass 100 requests a minute.
-        with run_server(home, HEADWATER_RATE_LIMIT_DEFAULT="10000/minute") as server:
-            yield server
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=30)
-
-
-def _watch(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
-    """Poll a job until it finishes; every state seen, in order."""
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if not seen or (job["status"], job["progress"]) != (
-            seen[-1]["status"],
-            seen[-1]["progress"],
-        ):
-            seen.append(job)
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return seen
-        time.sleep(POLL_S)
-    pytest.fail(f"job {job_id} did not finish: {seen[-1:]}")
+    with run_stack(home, HEADWATER_RATE_LIMIT_DEFAULT="10000/minute") as server:
+        yield server
 
 
 def _assert_progressed(seen: list[dict[str, Any]]) -> None:
@@ -107,7 +69,7 @@ def test_local_source_end_to_end(stack: ApiServer, tmp_path: Path) -> None:
     job_id = created.json()["syncJob"]["id"]
     assert created.json()["syncJob"]["status"] == "queued"
 
-    seen = _watch(client, job_id)
+    seen = watch_job(client, job_id)
     _assert_progressed(seen)
     assert seen[-1]["stats"]["filesAdded"] == 24 and seen[-1]["stats"]["chunksCreated"] > 0
 
@@ -146,7 +108,7 @@ def test_local_source_end_to_end(stack: ApiServer, tmp_path: Path) -> None:
     queued = resync.json()["job"]
     assert queued["type"] == "incremental" and queued["status"] == "queued"
     assert isinstance(queued["estimatedDuration"], int) and queued["estimatedDuration"] >= 1
-    seen = _watch(client, queued["id"])
+    seen = watch_job(client, queued["id"])
     _assert_progressed(seen)
     stats = seen[-1]["stats"]
     assert (stats["filesAdded"], stats["filesChanged"], stats["filesDeleted"]) == (1, 1, 1)
@@ -190,10 +152,10 @@ def test_git_source_syncs_and_a_delete_stops_its_running_sync(
     created = client.post("/sources", json={"type": "git", "config": {"url": str(repo)}})
     assert created.status_code == 201, created.text
     source_id, job_id = created.json()["source"]["id"], created.json()["syncJob"]["id"]
-    deadline = time.monotonic() + DEADLINE_S
+    deadline = time.monotonic() + JOB_DEADLINE_S
     while client.get(f"/jobs/{job_id}").json()["status"] == "queued":
         assert time.monotonic() < deadline
-        time.sleep(POLL_S)
+        time.sleep(JOB_POLL_S)
     assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
 
     deleted = client.delete(f"/sources/{source_id}")
@@ -227,7 +189,7 @@ def test_a_github_source_syncs_with_its_connections_token(
         },
     )
     assert created.status_code == 201, created.text
-    seen = _watch(client, created.json()["syncJob"]["id"])
+    seen = watch_job(client, created.json()["syncJob"]["id"])
     assert seen[-1]["status"] == "completed", seen[-1]
     files = client.get(f"/sources/{created.json()['source']['id']}/files").json()
     assert [f["path"] for f in files["files"]] == ["README.md"]

@@ -21,6 +21,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataSt
     store = MetadataStore(database_url=url)
     yield store
     with store.session() as session:
-        session.execute(text("DELETE FROM sync_jobs"))
-        session.execute(text("DELETE FROM sources"))
-        session.execute(text("DELETE FROM connections"))
+        for table in (
+            "webhook_rejections",
+            "webhook_deliveries",
+            "sync_jobs",
+            "sources",
+            "connections",
+        ):
+            session.execute(text(f"DELETE FROM {table}"))

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from resources.metadata import MetadataStore
-from resources.store import jobs, sources
+from resources.store import jobs, sources, webhooks
 from resources.store.engine import (
     MIGRATIONS_DIR,
     make_engine,
@@ -39,7 +39,14 @@ def _source(store: MetadataStore, owner: str = "alice", tenant: str | None = Non
 def test_migrations_create_the_schema(store: MetadataStore) -> None:
     engine = session_factory(store.database_url).kw["bind"]
     tables = set(inspect(engine).get_table_names())
-    assert {"sources", "sync_jobs", "alembic_version"} <= tables
+    assert {
+        "sources",
+        "sync_jobs",
+        "webhook_deliveries",
+        "webhook_delivery_sources",
+        "webhook_rejections",
+        "alembic_version",
+    } <= tables
     with store.session() as session:
         version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert version == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
@@ -199,3 +206,71 @@ def test_migrating_a_filled_sqlite_store_keeps_every_row(tmp_path: Path) -> None
     with sessions() as session:
         assert session.execute(text("SELECT id FROM sync_jobs")).scalars().all() == ["j1"]
         assert session.execute(text("SELECT connection_id FROM sources")).scalar() is None
+
+
+def _delivery(store: MetadataStore, delivery_id: str, *, attempt: int | None) -> tuple[str, bool]:
+    with store.session() as session:
+        return webhooks.record_delivery(
+            session,
+            provider="bitbucket",
+            delivery_id=delivery_id,
+            event="repo:push",
+            body_sha256="0" * 64,
+            changes={"added": ["a.py"]},
+            attempt_number=attempt,
+            now=datetime.now(UTC),
+        )
+
+
+def test_a_delivery_is_stored_once_and_its_attempts_counted(store: MetadataStore) -> None:
+    with store.session() as session:
+        source = sources.create_source(
+            session,
+            owner_id="alice",
+            tenant_id=None,
+            type="bitbucket",
+            name="service",
+            config={"owner": "Team", "repo": "Service"},
+        )
+        source_id = source.id
+        assert source.repository_key == "bitbucket:team/service"
+        assert [
+            s.id for s in sources.sources_for_repository(session, "bitbucket:team/service")
+        ] == [source_id]
+    row_id, new = _delivery(store, "req-1", attempt=1)
+    assert new
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        assert source is not None
+        job = jobs.enqueue_sync(
+            session, source=source, type=SyncType.INCREMENTAL, trigger="webhook"
+        )
+        webhooks.add_target(
+            session, delivery_row_id=row_id, source_id=source_id, job_id=job.id, reason=None
+        )
+    assert _delivery(store, "req-1", attempt=2) == (row_id, False)
+    assert _delivery(store, "req-1", attempt=None) == (row_id, False)
+    with store.session() as session:
+        row = webhooks.get_delivery(session, provider="bitbucket", delivery_id="req-1")
+        assert row is not None and (row.attempts, row.last_attempt_number) == (3, 2)
+        assert row.changes == {"added": ["a.py"]} and row.last_received_at >= row.received_at
+        assert webhooks.delivery_jobs(session, delivery_row_id=row_id) == [job.id]
+        webhooks.add_rejection(
+            session,
+            provider="github",
+            reason="missing X-Hub-Signature-256",
+            delivery_id="x",
+            event="push",
+            remote_addr="10.0.0.1",
+        )
+        assert [r.reason for r in webhooks.recent_rejections(session)] == [
+            "missing X-Hub-Signature-256"
+        ]
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        assert source is not None
+        sources.delete_source(session, source)
+    with store.session() as session:
+        # The delivery stays (a late redelivery is still recognized); its targets go.
+        assert webhooks.delivery_jobs(session, delivery_row_id=row_id) == []
+        assert webhooks.count_deliveries(session, provider="bitbucket") == 1
