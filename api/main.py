@@ -16,7 +16,7 @@ from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from api.openapi import openapi_schema
-from api.routes import connections, connectors, files, health, jobs, sources
+from api.routes import connections, connectors, files, health, jobs, oauth, sources
 from api.state import AppState
 from resources.settings import Settings, get_settings
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Added last, so it wraps everything: CORS answers and errors get a request id too.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
-    for module in (health, sources, files, jobs, connectors, connections):
+    for module in (health, sources, files, jobs, connectors, connections, oauth):
         app.include_router(module.router)
     app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
     return app

@@ -9,21 +9,24 @@ harmless (a secret already under the first key is simply encrypted afresh).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from resources.store.engine import transaction
-from resources.store.models import Connection, Source
+from resources.store.models import Connection, OAuthState, Source
 from resources.vault import Vault, VaultError
 
 BATCH_ROWS = 500
 
 # Every JSON column that may hold sealed secrets, by table: the one list to extend when a
 # model gains one.
-SEALED_COLUMNS: tuple[InstrumentedAttribute[dict[str, object]], ...] = (
+SEALED_COLUMNS: tuple[InstrumentedAttribute[dict[str, Any] | None], ...] = (
     Source.config,
     Connection.config,
+    Connection.oauth,
+    OAuthState.secret,
 )
 
 

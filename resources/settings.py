@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger request bodies get 413."
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where browsers reach the API (base of the OAuth callback URLs).",
+    )
+    oauth_redirect_uris: list[str] = Field(
+        default_factory=list,
+        description="Where `GET /oauth/:provider?redirect_uri=` may send the browser back (exact).",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_budget(self) -> Settings:
