@@ -196,7 +196,11 @@ def connection_view(connection: Connection) -> ConnectionOut:
         type=connection.type,
         name=connection.name,
         description=connection.description,
-        config=shown_config(connection.type, connection.config),
+        # OAuth connections keep their tokens in `oauth`, never shown; their type may be a
+        # provider without a connector yet (gitlab, google, ...).
+        config={}
+        if connection.oauth is not None
+        else shown_config(connection.type, connection.config),
         options=connection.options,
         status=connection.status.value,
         last_error=connection.last_error,
