@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -248,12 +249,9 @@ def _update(
 def _revoke(vault: Vault, connection: Connection) -> None:
     """Revoke the connection's OAuth tokens; tokens that cannot be opened are simply dropped."""
     found = provider(connection.type)
-    if found is None:
-        return
-    try:
-        revoke(vault, found, connection)
-    except VaultError:
-        return
+    if found is not None:
+        with suppress(VaultError):
+            revoke(vault, found, connection)
 
 
 def _sealed(vault: Vault, type: str, config: dict[str, Any]) -> dict[str, Any]:

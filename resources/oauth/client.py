@@ -38,8 +38,7 @@ def request_tokens(provider: Provider, grant: dict[str, str]) -> Tokens:
     Raises:
         TokenError: An error answer, or one without an access token.
     """
-    secret = provider.client_secret.get_secret_value() if provider.client_secret else ""
-    form = {**grant, "client_id": provider.client_id or "", "client_secret": secret}
+    form = {**grant, **_client_auth(provider)}
     try:
         response = httpx.post(
             provider.token_url,
@@ -67,7 +66,6 @@ def revoke_token(provider: Provider, token: str) -> bool:
     """Revoke a token where the provider can; whether the provider accepted it."""
     if provider.revoke_url is None:
         return False
-    secret = provider.client_secret.get_secret_value() if provider.client_secret else ""
     try:
         if provider.revoke_style == "bearer":
             response = httpx.post(
@@ -78,13 +76,15 @@ def revoke_token(provider: Provider, token: str) -> bool:
         else:
             response = httpx.post(
                 provider.revoke_url,
-                data={
-                    "token": token,
-                    "client_id": provider.client_id or "",
-                    "client_secret": secret,
-                },
+                data={"token": token, **_client_auth(provider)},
                 timeout=TIMEOUT_S,
             )
     except httpx.HTTPError:
         return False
     return response.is_success
+
+
+def _client_auth(provider: Provider) -> dict[str, str]:
+    """`client_secret_post` client authentication (RFC 6749 §2.3.1)."""
+    secret = provider.client_secret.get_secret_value() if provider.client_secret else ""
+    return {"client_id": provider.client_id or "", "client_secret": secret}

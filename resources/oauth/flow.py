@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from resources.oauth.client import TokenError, Tokens, request_tokens
@@ -65,7 +65,11 @@ def start(
     redirect_uri: str,
     public_url: str,
 ) -> str:
-    """Store a fresh state with its PKCE verifier; the provider's authorization URL."""
+    """Store a fresh state with its PKCE verifier; the provider's authorization URL.
+
+    States expired for a while are deleted on the way (a used one is kept until then).
+    """
+    session.execute(delete(OAuthState).where(OAuthState.expires_at < utcnow() - STATE_TTL))
     verifier = secrets.token_urlsafe(64)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     state = OAuthState(
