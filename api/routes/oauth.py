@@ -15,6 +15,7 @@ from resources.oauth.client import TokenError
 from resources.oauth.providers import Provider, provider
 from resources.oauth.tokens import NeedsReauth, fresh_tokens
 from resources.store.engine import session_factory
+from resources.vault import VaultError
 
 BAD_REQUEST: dict[int | str, dict[str, Any]] = {
     400: error_doc("VALIDATION_ERROR: provider not configured, redirect_uri or state refused."),
@@ -51,7 +52,7 @@ def get_tokens(
         raise ApiError(404, ErrorCode.NOT_FOUND, f"No {chosen.name} OAuth connection")
     try:
         tokens = fresh_tokens(sessions, state.vault, chosen, connection_id)
-    except NeedsReauth as error:
+    except (NeedsReauth, VaultError) as error:
         raise ApiError(
             409, ErrorCode.CONFLICT, str(error), details={"connectionId": connection_id}
         ) from error
