@@ -358,3 +358,13 @@ class ConnectionTestOut(CamelModel):
     operations_test: dict[str, ConnectionStepOut]
     recommendations: list[str]
     issues: list[TestIssueOut]
+
+
+class OAuthTokenOut(CamelModel):
+    """`GET /oauth/tokens/:provider`: the only answer that carries a token."""
+
+    access_token: str
+    # Never handed out: a caller refreshing with it would break rotating refresh tokens.
+    refresh_token: str | None = None
+    expires_at: datetime | None
+    scopes: list[str]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from resources.store.engine import transaction
-from resources.store.models import Connection, Source
+from resources.store.models import Connection, OAuthState, Source
 from resources.vault import Vault, VaultError
 
 BATCH_ROWS = 500
@@ -26,6 +26,8 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     Source.config,
     Source.webhook_secret,
     Connection.config,
+    Connection.oauth,
+    OAuthState.secret,
 )
 
 

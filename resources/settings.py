@@ -90,9 +90,13 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None,
         description=(
-            "Base URL code hosts reach the API at, for the webhook URLs handed out; "
-            "the URL of the request that creates a source if unset."
+            "Base URL providers and browsers reach the API at (webhook URLs, OAuth "
+            "callbacks); the URL of the request at hand if unset."
         ),
+    )
+    oauth_redirect_uris: list[str] = Field(
+        default_factory=list,
+        description="Where `GET /oauth/:provider?redirect_uri=` may send the browser back (exact).",
     )
     reconcile_interval_minutes: int = Field(
         default=15,

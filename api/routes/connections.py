@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -26,6 +27,8 @@ from api.schemas import (
 )
 from resources.connectors import ConfigError, connector_class
 from resources.connectors.base import ConnectionTester
+from resources.oauth.providers import provider
+from resources.oauth.tokens import revoke
 from resources.source_configs import opened_config, sealed_connection_config, shown_config
 from resources.store import connections
 from resources.store.models import Connection, ConnectionStatus, utcnow
@@ -131,8 +134,10 @@ def patch_connection(
     "/{connection_id}",
     responses={**CONNECTION_MISSING, 409: error_doc("CONFLICT: sources still use it.")},
 )
-def delete_connection(connection: OwnedConnection, session: SessionDep) -> ConnectionDeletedOut:
-    """Delete a connection that no source uses."""
+def delete_connection(
+    connection: OwnedConnection, session: SessionDep, state: StateDep
+) -> ConnectionDeletedOut:
+    """Delete a connection that no source uses; its OAuth tokens are revoked where possible."""
     using = connections.sources_using(session, connection.id)
     if using:
         raise ApiError(
@@ -141,6 +146,8 @@ def delete_connection(connection: OwnedConnection, session: SessionDep) -> Conne
             f"Connection {connection.id} is used by {len(using)} source(s); delete them first",
             details={"sourceIds": using},
         )
+    if connection.oauth is not None:
+        _revoke(state.vault, connection)
     connections.delete_connection(session, connection)
     return ConnectionDeletedOut(message="Connection deleted")
 
@@ -178,7 +185,11 @@ def connection_view(connection: Connection) -> ConnectionOut:
         type=connection.type,
         name=connection.name,
         description=connection.description,
-        config=shown_config(connection.type, connection.config),
+        # OAuth connections keep their tokens in `oauth`, never shown; their type may be a
+        # provider without a connector yet (gitlab, google, ...).
+        config={}
+        if connection.oauth is not None
+        else shown_config(connection.type, connection.config),
         options=connection.options,
         status=connection.status.value,
         last_error=connection.last_error,
@@ -221,6 +232,14 @@ def _update(
         raise _duplicate(name) from error
     connection.description = description
     connection.options = options
+
+
+def _revoke(vault: Vault, connection: Connection) -> None:
+    """Revoke the connection's OAuth tokens; tokens that cannot be opened are simply dropped."""
+    found = provider(connection.type)
+    if found is not None:
+        with suppress(VaultError):
+            revoke(vault, found, connection)
 
 
 def _sealed(vault: Vault, type: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -126,6 +126,11 @@ class Connection(Base):
     )
     last_error: Mapped[str | None] = mapped_column(Text)
     last_tested_at: Mapped[datetime | None]
+    # OAuth tokens of connections made through `/oauth/:provider` (secrets sealed), None else.
+    oauth: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    token_expires_at: Mapped[datetime | None]
+    # Held by the one process refreshing the tokens; free when None or in the past.
+    refresh_lock_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -284,3 +289,20 @@ class WebhookRejection(Base):
     event: Mapped[str | None] = mapped_column(String(64))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class OAuthState(Base):
+    """One started OAuth flow: single-use, expiring, bound to its user and provider."""
+
+    __tablename__ = "oauth_states"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(128))
+    tenant_id: Mapped[str | None] = mapped_column(String(128))
+    provider: Mapped[str] = mapped_column(String(32))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    # {"codeVerifier": sealed}: the PKCE verifier never leaves the server.
+    secret: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

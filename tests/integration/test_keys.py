@@ -59,7 +59,12 @@ def test_rotation_moves_every_secret_to_the_first_key(store: MetadataStore, tmp_
     rotated = Vault.open(f"{new},{old}", home=tmp_path)
     report = rotate_secrets(session_factory(store.database_url), rotated)
 
-    assert report.rows == {"sources.config": 3, "connections.config": 1}
+    assert report.rows == {
+        "sources.config": 3,
+        "connections.config": 1,
+        "connections.oauth": 0,
+        "oauth_states.secret": 0,
+    }
     assert report.secrets == report.rows and report.failed == []
     only_new = Vault.open(new, home=tmp_path)
     assert [_opened_token(store, only_new, i) for i in ids] == [f"{TOKEN}{n}" for n in range(3)]
@@ -103,7 +108,12 @@ def test_keys_rotate_command_reports_and_flags_undecryptable_rows(tmp_path: Path
 
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
-    assert report["rows"] == {"sources.config": 1, "connections.config": 0}
+    assert report["rows"] == {
+        "sources.config": 1,
+        "connections.config": 0,
+        "connections.oauth": 0,
+        "oauth_states.secret": 0,
+    }
     assert report["failed"] == [f"sources.config:{orphan}"]
     assert TOKEN not in result.stdout + result.stderr
     assert _opened_token(store, Vault.open(new, home=home), kept) == TOKEN
