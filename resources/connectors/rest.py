@@ -17,8 +17,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -27,6 +25,7 @@ import httpx
 
 from resources.connectors.base import ConnectorError, SourceUnavailable
 from resources.connectors.egress import guarded_transport
+from resources.retry_after import finite_number, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +244,7 @@ class RestApi(ABC):
         limited = self.rate_limited(response)
         server_error = response.status_code in RETRY_STATUSES and idempotent
         if limited or server_error:
-            retry_after = _retry_after(response.headers.get("retry-after"))
+            retry_after = parse_retry_after(response.headers)
             if retry_after is not None:
                 return retry_after
         if limited:
@@ -261,7 +260,7 @@ class RestApi(ABC):
         """Seconds until the reset, when the remaining/reset headers say none are left."""
         if self.remaining_header is None or self.reset_header is None:
             return None
-        reset = _number(headers.get(self.reset_header))
+        reset = finite_number(headers.get(self.reset_header))
         if headers.get(self.remaining_header) != "0" or reset is None:
             return None
         return max(math.ceil(reset - time.time()), 0.0)
@@ -327,26 +326,3 @@ class NextFieldPagedApi(RestApi):
         body = response.json()
         next_url = body.get("next")
         return Page(list(body.get("values", [])), next_url if isinstance(next_url, str) else None)
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds: a number of seconds, or an HTTP date."""
-    seconds = _number(value)
-    if seconds is not None or value is None:
-        return None if seconds is None else max(seconds, 0.0)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(math.ceil((when - datetime.now(UTC)).total_seconds()), 0.0)

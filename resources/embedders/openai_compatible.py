@@ -13,8 +13,6 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,6 +26,7 @@ from resources.embedders.base import (
     l2_normalize,
     require_texts,
 )
+from resources.retry_after import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -69,38 +68,6 @@ class RetryPolicy:
         # Half fixed, half random: clients that failed together spread out, yet each
         # still waits longer after every failure.
         return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait according to `retry-after-ms` or `Retry-After`, if either is usable.
-
-    `Retry-After` may be delay-seconds or an HTTP date (RFC 9110); OpenAI also sends
-    `retry-after-ms`. Fractional seconds are accepted. Past dates give 0.
-    """
-    if (millis := _finite(headers.get("retry-after-ms"))) is not None:
-        return max(0.0, millis / 1000)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    if (seconds := _finite(value)) is not None:
-        return max(0.0, seconds)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _finite(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,23 +92,17 @@ class FakeBitbucketServer(FakeCodeHost):
         @app.get(repos)
         def get_repository(request: Request, workspace: str, slug: str) -> Response:
             repo = self.lookup(request, f"{workspace}/{slug}")
-            if isinstance(repo, Response):
-                return repo
             return self.json(self._repository_body(workspace, slug, repo))
 
         @app.get(repos + "/refs/branches")
         def list_branches(request: Request, workspace: str, slug: str) -> Response:
             repo = self.lookup(request, f"{workspace}/{slug}")
-            if isinstance(repo, Response):
-                return repo
             items = [_branch_body(name, sha) for name, sha in branches(repo.bare)]
             return self._page(items, request)
 
         @app.get(repos + "/refs/branches/{name:path}")
         def get_branch(request: Request, workspace: str, slug: str, name: str) -> Response:
             repo = self.lookup(request, f"{workspace}/{slug}")
-            if isinstance(repo, Response):
-                return repo
             shas = dict(branches(repo.bare))
             if name not in shas:
                 return self.error(404, f"Branch {name!r} not found")
@@ -117,16 +111,12 @@ class FakeBitbucketServer(FakeCodeHost):
         @app.get(repos + "/hooks")
         def list_hooks(request: Request, workspace: str, slug: str) -> Response:
             repo = self.lookup_hooks(request, f"{workspace}/{slug}")
-            if isinstance(repo, Response):
-                return repo
             items = [_hook_body(uid, body) for uid, body in repo.hooks.items()]
             return self._page(items, request)
 
         @app.post(repos + "/hooks")
         async def create_hook(request: Request, workspace: str, slug: str) -> Response:
             repo = self.lookup_hooks(request, f"{workspace}/{slug}")
-            if isinstance(repo, Response):
-                return repo
             body = await request.json()
             missing = [name for name in ("url", "events") if not body.get(name)]
             if missing:
@@ -139,8 +129,6 @@ class FakeBitbucketServer(FakeCodeHost):
         @app.delete(repos + "/hooks/{uid}")
         def delete_hook(request: Request, workspace: str, slug: str, uid: str) -> Response:
             repo = self.lookup_hooks(request, f"{workspace}/{slug}")
-            if isinstance(repo, Response):
-                return repo
             return self.delete_hook(repo, uid, missing="Webhook not found")
 
     def _repository_body(self, workspace: str, slug: str, repo: FakeRepository) -> dict[str, Any]:
@@ -165,12 +153,8 @@ class FakeBitbucketServer(FakeCodeHost):
 
     def _page(self, items: list[Any], request: Request) -> Response:
         """One page of a list, as `{"pagelen", "size", "page", "values", "next"}`."""
-        query = request.query_params
         chunk = page_of(
-            items,
-            page=int(query.get("page", 1)),
-            size=int(query.get("pagelen", DEFAULT_PAGELEN)),
-            max_size=MAX_PAGELEN,
+            items, request, size_param="pagelen", default_size=DEFAULT_PAGELEN, max_size=MAX_PAGELEN
         )
         body: dict[str, Any] = {
             "pagelen": chunk.size,

@@ -43,6 +43,14 @@ CGI_HEADERS = {
 Host = TypeVar("Host", bound="FakeCodeHost")
 
 
+class Answer(Exception):
+    """Raised by a route's helpers to answer `response` instead of what the route would."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request as the server saw it (`path` still percent-encoded)."""
@@ -167,40 +175,39 @@ class FakeCodeHost(ABC):
             return self.error(404, missing)
         return Response(status_code=204, headers=self.rate_headers())
 
-    def api_response(self, request: Request) -> Response | None:
-        """Record an API request; the scripted or auth failure to answer, if any."""
+    def accept(self, request: Request) -> None:
+        """Record an API request; raise `Answer` with the scripted or auth failure, if any."""
         with self._lock:
             self._requests.append(_recorded(request))
             scripted = self._script.popleft() if self._script else None
         if scripted is not None:
             if isinstance(scripted.body, str):
-                return self.text(scripted.body, status=scripted.status, headers=scripted.headers)
-            return self.json(scripted.body, status=scripted.status, headers=scripted.headers)
+                raise Answer(
+                    self.text(scripted.body, status=scripted.status, headers=scripted.headers)
+                )
+            raise Answer(self.json(scripted.body, status=scripted.status, headers=scripted.headers))
         authorization = request.headers.get("authorization")
         if authorization is not None and authorization != f"Bearer {self.token}":
-            return self.error(401, self.unauthorized_message)
-        return None
+            raise Answer(self.error(401, self.unauthorized_message))
 
-    def lookup(self, request: Request, full_name: str) -> FakeRepository | Response:
-        """The repository for an API request, or the answer to give instead."""
-        failure = self.api_response(request)
-        if failure is not None:
-            return failure
+    def lookup(self, request: Request, full_name: str) -> FakeRepository:
+        """The repository for an API request; `Answer` with the refusal to give instead."""
+        self.accept(request)
         with self._lock:
             repo = self._repos.get(full_name)
         if repo is None:
-            return self.error(404, self.not_found_message(full_name))
+            raise Answer(self.error(404, self.not_found_message(full_name)))
         if repo.private and request.headers.get("authorization") is None:
-            return self.error(self.hidden_status, self.not_found_message(full_name))
+            raise Answer(self.error(self.hidden_status, self.not_found_message(full_name)))
         return repo
 
-    def lookup_hooks(self, request: Request, full_name: str) -> FakeRepository | Response:
+    def lookup_hooks(self, request: Request, full_name: str) -> FakeRepository:
         """As `lookup`, for a hooks endpoint: refused when hooks are not permitted."""
         repo = self.lookup(request, full_name)
-        if isinstance(repo, Response) or self.hooks_permitted:
-            return repo
-        status, body = self.hooks_refusal()
-        return self.json(body, status=status)
+        if not self.hooks_permitted:
+            status, body = self.hooks_refusal()
+            raise Answer(self.json(body, status=status))
+        return repo
 
     def git_authorized(self, request: Request) -> bool:
         """Whether git sent Basic auth with the expected username and the token."""
@@ -258,6 +265,11 @@ class FakeCodeHost(ABC):
     def app(self) -> FastAPI:
         """The REST routes, then git over smart HTTP at `/{owner}/{repo}.git/...`."""
         app = FastAPI()
+
+        @app.exception_handler(Answer)
+        async def answer(request: Request, raised: Answer) -> Response:
+            return raised.response
+
         self.routes(app)
 
         @app.api_route("/{full_name:path}.git/{rest:path}", methods=["GET", "POST"])
@@ -332,10 +344,13 @@ class PageOf:
         return ", ".join(links) or None
 
 
-def page_of(items: list[Any], *, page: int, size: int, max_size: int) -> PageOf:
-    """Page `page` (from 1) of `items`, `size` a page (capped at `max_size`)."""
-    size = max(1, min(size, max_size))
-    page = max(page, 1)
+def page_of(
+    items: list[Any], request: Request, *, size_param: str, default_size: int, max_size: int
+) -> PageOf:
+    """The page of `items` the request's `page` and `size_param` ask for (size capped)."""
+    query = request.query_params
+    size = max(1, min(int(query.get(size_param, default_size)), max_size))
+    page = max(int(query.get("page", 1)), 1)
     last = max(1, -(-len(items) // size))
     return PageOf(items[(page - 1) * size : page * size], page, last, size)
 
@@ -368,10 +383,13 @@ async def http_backend(root: Path, request: Request, *, path: str) -> Response:
     async def feed() -> None:
         try:
             async for chunk in request.stream():
+                if stdin.is_closing():
+                    break
                 stdin.write(chunk)
                 await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            logger.debug("git http-backend stopped reading its request body")
+        # uvloop says RuntimeError ("the handler is closed") where asyncio says BrokenPipe.
+        except (BrokenPipeError, ConnectionResetError, RuntimeError) as error:
+            logger.debug("git http-backend stopped reading its request body: %s", error)
         finally:
             stdin.close()
 

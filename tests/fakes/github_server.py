@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from tests.fakes.codehost import (
+    Answer,
     FakeCodeHost,
     FakeRepository,
     branches,
@@ -98,35 +99,25 @@ class FakeGithubServer(FakeCodeHost):
         @app.get(repos)
         def get_repository(request: Request, owner: str, name: str) -> Response:
             repo = self.lookup(request, f"{owner}/{name}")
-            if isinstance(repo, Response):
-                return repo
             return self.json(self._repository_body(owner, name, repo))
 
         @app.get(repos + "/languages")
         def get_languages(request: Request, owner: str, name: str) -> Response:
             repo = self.lookup(request, f"{owner}/{name}")
-            if isinstance(repo, Response):
-                return repo
             return self.json(repo.languages)
 
         @app.get(repos + "/branches")
-        def list_branches(
-            request: Request, owner: str, name: str, per_page: int = DEFAULT_PER_PAGE, page: int = 1
-        ) -> Response:
+        def list_branches(request: Request, owner: str, name: str) -> Response:
             repo = self.lookup(request, f"{owner}/{name}")
-            if isinstance(repo, Response):
-                return repo
             items = [
                 {"name": branch, "commit": {"sha": sha, "url": ""}, "protected": False}
                 for branch, sha in branches(repo.bare)
             ]
-            return self._page(items, page=page, per_page=per_page, request=request)
+            return self._page(items, request)
 
         @app.get(repos + "/branches/{branch:path}")
         def get_branch(request: Request, owner: str, name: str, branch: str) -> Response:
             repo = self.lookup(request, f"{owner}/{name}")
-            if isinstance(repo, Response):
-                return repo
             shas = dict(branches(repo.bare))
             if branch not in shas:
                 return self.error(404, "Branch not found")
@@ -141,39 +132,27 @@ class FakeGithubServer(FakeCodeHost):
 
         @app.get(API_PREFIX + "/user")
         def get_user(request: Request) -> Response:
-            failure = self.api_response(request) or self._requires_authentication(request)
-            if failure is not None:
-                return failure
+            self._accept_authenticated(request)
             return self.json({"login": USER_LOGIN, "id": 583231, "type": "User"})
 
         @app.get(API_PREFIX + "/user/repos")
-        def list_user_repositories(
-            request: Request, per_page: int = DEFAULT_PER_PAGE, page: int = 1
-        ) -> Response:
-            failure = self.api_response(request) or self._requires_authentication(request)
-            if failure is not None:
-                return failure
+        def list_user_repositories(request: Request) -> Response:
+            self._accept_authenticated(request)
             items = [
                 self._repository_body(*full_name.split("/"), repo)
                 for full_name, repo in self.repositories()
             ]
-            return self._page(items, page=page, per_page=per_page, request=request)
+            return self._page(items, request)
 
         @app.get(repos + "/hooks")
-        def list_hooks(
-            request: Request, owner: str, name: str, per_page: int = DEFAULT_PER_PAGE, page: int = 1
-        ) -> Response:
+        def list_hooks(request: Request, owner: str, name: str) -> Response:
             repo = self.lookup_hooks(request, f"{owner}/{name}")
-            if isinstance(repo, Response):
-                return repo
             items = [_hook_body(hook_id, body) for hook_id, body in repo.hooks.items()]
-            return self._page(items, page=page, per_page=per_page, request=request)
+            return self._page(items, request)
 
         @app.post(repos + "/hooks")
         async def create_hook(request: Request, owner: str, name: str) -> Response:
             repo = self.lookup_hooks(request, f"{owner}/{name}")
-            if isinstance(repo, Response):
-                return repo
             body = await request.json()
             if not isinstance(body.get("config"), dict) or "url" not in body["config"]:
                 return self.json({**self.error_body("Validation Failed"), "errors": []}, status=422)
@@ -183,14 +162,13 @@ class FakeGithubServer(FakeCodeHost):
         @app.delete(repos + "/hooks/{hook_id}")
         def delete_hook(request: Request, owner: str, name: str, hook_id: str) -> Response:
             repo = self.lookup_hooks(request, f"{owner}/{name}")
-            if isinstance(repo, Response):
-                return repo
             return self.delete_hook(repo, hook_id, missing="Not Found")
 
-    def _requires_authentication(self, request: Request) -> Response | None:
+    def _accept_authenticated(self, request: Request) -> None:
+        """As `accept`, for endpoints about the token's own user."""
+        self.accept(request)
         if request.headers.get("authorization") is None:
-            return self.error(401, "Requires authentication")
-        return None
+            raise Answer(self.error(401, "Requires authentication"))
 
     def _repository_body(self, owner: str, name: str, repo: FakeRepository) -> dict[str, Any]:
         html_url = f"{self.url}/{owner}/{name}"
@@ -210,9 +188,15 @@ class FakeGithubServer(FakeCodeHost):
             "archived": False,
         }
 
-    def _page(self, items: list[Any], *, page: int, per_page: int, request: Request) -> Response:
+    def _page(self, items: list[Any], request: Request) -> Response:
         """One page of a list, with GitHub's `Link` header."""
-        chunk = page_of(items, page=page, size=per_page, max_size=MAX_PER_PAGE)
+        chunk = page_of(
+            items,
+            request,
+            size_param="per_page",
+            default_size=DEFAULT_PER_PAGE,
+            max_size=MAX_PER_PAGE,
+        )
         link = chunk.link_header(f"{self.url}{request.url.path}")
         return self.json(chunk.items, headers={"link": link} if link else None)
 

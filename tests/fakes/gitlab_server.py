@@ -107,12 +107,8 @@ class FakeGitlabServer(FakeCodeHost):
             raw = request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
             project, *parts = raw.removeprefix(PROJECTS).split("/")
             full_name = unquote(project)
-            if parts[:1] == ["hooks"]:
-                repo = self.lookup_hooks(request, full_name)
-            else:
-                repo = self.lookup(request, full_name)
-            if isinstance(repo, Response):
-                return repo
+            lookup = self.lookup_hooks if parts[:1] == ["hooks"] else self.lookup
+            repo = lookup(request, full_name)
             return await self._project_route(request, repo, full_name, parts)
 
     async def _project_route(
@@ -184,11 +180,11 @@ class FakeGitlabServer(FakeCodeHost):
 
     def _page(self, items: list[Any], request: Request) -> Response:
         """One page of a list, with `Link` and GitLab's `X-Page`... headers."""
-        query = request.query_params
         chunk = page_of(
             items,
-            page=int(query.get("page", 1)),
-            size=int(query.get("per_page", DEFAULT_PER_PAGE)),
+            request,
+            size_param="per_page",
+            default_size=DEFAULT_PER_PAGE,
             max_size=MAX_PER_PAGE,
         )
         raw = request.scope["raw_path"].decode("latin-1").split("?", 1)[0]

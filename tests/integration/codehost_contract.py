@@ -52,11 +52,12 @@ Connect = Callable[..., CodeHostConnector]
 
 
 def push_changes(work: Path) -> None:
-    """Modify, add and delete a file under `src/`, touch an excluded one, and push."""
+    """Modify, add, delete and rename a synced file, touch an excluded one, and push."""
     write(work, {"src/app.py": "print('app v2')\n", "src/new.py": "NEW = 1\n"})
     (work / "src/util.py").unlink()
+    git(work, "mv", "docs/old.md", "docs/renamed.md")
     write(work, {"README.md": "# Readme v2\n"})  # outside includePaths: no change to see
-    commit_all(work, "modify, add, delete")
+    commit_all(work, "modify, add, delete, rename")
     git(work, "push", "--quiet", "origin", "main")
 
 
@@ -219,14 +220,15 @@ class PipelineContract(CodeHostCase):
         second = sync_source(settings, store, source_id, SyncType.INCREMENTAL)
         assert second.status is JobStatus.COMPLETED, second.error
         stats = second.stats
-        assert (stats["filesAdded"], stats["filesChanged"], stats["filesDeleted"]) == (1, 1, 1)
-        assert stats["filesTotal"] == 2  # only the changed and the added file were fetched
+        assert (stats["filesAdded"], stats["filesChanged"], stats["filesDeleted"]) == (2, 1, 2)
+        assert stats["filesTotal"] == 3  # only the changed, added and renamed files were fetched
         chunks_after = dict(table(lake, "chunks", source_id, CHUNK_PATHS))
         new = chunks_after.keys() - chunks_before.keys()
-        assert new and {chunks_after[chunk] for chunk in new} <= {"src/app.py", "src/new.py"}
+        changed = {"src/app.py", "src/new.py", "docs/renamed.md"}
+        assert new and {chunks_after[chunk] for chunk in new} <= changed
         unchanged = {chunk for chunk, path in chunks_before.items() if path == "docs/guide.md"}
         assert unchanged <= chunks_after.keys()
-        assert "src/util.py" not in chunks_after.values()
+        assert not {"src/util.py", "docs/old.md"} & set(chunks_after.values())
 
         cache_config = settings.cache_dir / source_id / "repo.git" / "config"
         assert host.token not in cache_config.read_text()
@@ -269,18 +271,30 @@ class CodeHostContract(HookContract, PipelineContract):
             (f"GET {connector.repo_path}", False)
         ]
 
-    def test_pushed_commit_gives_exactly_its_changes(self, connect: Connect, work: Path) -> None:
+    def test_full_listing_then_a_pushed_commit_gives_exactly_its_changes(
+        self, connect: Connect, work: Path
+    ) -> None:
         connector = connect(**SEED_FILTERS)
         first = connector.changes(cursor=None, known={})
-        known = {entry.path: entry.version for entry in first.upserts}
-        assert sorted(known) == SEED_SYNCED and first.cursor == head(work)
+        first_upserts = list(first.upserts)
+        assert [entry.path for entry in first_upserts] == SEED_SYNCED
+        assert first.deletes == [] and first.cursor == head(work)
+        known = {entry.path: entry.version for entry in first_upserts}
+        contents = {item.entry.path: item.data for item in connector.fetch(first_upserts)}
+        assert contents["src/app.py"] == b"print('app')\n"
         push_changes(work)
         second = connector.changes(cursor=first.cursor, known=known)
         upserts = {entry.path: entry for entry in second.upserts}
-        assert sorted(upserts) == ["src/app.py", "src/new.py"]
-        assert second.deletes == ["src/util.py"]
+        assert sorted(upserts) == ["docs/renamed.md", "src/app.py", "src/new.py"]
+        assert second.deletes == ["docs/old.md", "src/util.py"]
+        assert second.renames == [("docs/old.md", "docs/renamed.md")]
+        assert second.description.startswith("git diff")
         fetched = {item.entry.path: item.data for item in connector.fetch(upserts.values())}
-        assert fetched == {"src/app.py": b"print('app v2')\n", "src/new.py": b"NEW = 1\n"}
+        assert fetched == {
+            "docs/renamed.md": b"# Old\n",
+            "src/app.py": b"print('app v2')\n",
+            "src/new.py": b"NEW = 1\n",
+        }
 
     def test_repository_metadata_and_head(self, connect: Connect, work: Path) -> None:
         git(work, "checkout", "--quiet", "-b", "feature/x")

@@ -21,8 +21,8 @@ from resources.embedders import (
     WordLlamaEmbedder,
 )
 from resources.embedders.base import l2_normalize, require_texts
-from resources.embedders.openai_compatible import parse_retry_after
 from resources.embedders.sentence_transformers import default_model_path
+from resources.retry_after import parse_retry_after
 
 REPO = Path(__file__).resolve().parents[2]
 
