@@ -130,6 +130,8 @@ def _addresses(host: str, port: int) -> list[IPAddress]:
         raise EgressRefused(
             f"cannot resolve {host}: {error.strerror}", details={"host": host}, transient=True
         ) from error
+    except UnicodeError as error:  # not a name IDNA can encode
+        raise EgressRefused(f"{host!r} is not a valid host name", details={"host": host}) from error
     return _unique(ipaddress.ip_address(info[4][0]) for info in infos)
 
 

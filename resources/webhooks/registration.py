@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from resources.connectors import ConnectorError, open_connector
 from resources.connectors.base import HookManager, HookNotPermitted
 
@@ -40,6 +42,8 @@ def register_hook(
                 logger.info("webhook left to set up by hand: %s", error.message)
             except ConnectorError as error:
                 logger.warning("webhook registration failed: %s", error.message)
+            except (httpx.InvalidURL, UnicodeError) as error:  # an API URL no request can use
+                logger.warning("webhook registration failed: %s", type(error).__name__)
     return None
 
 

@@ -61,6 +61,7 @@ def test_rotation_moves_every_secret_to_the_first_key(store: MetadataStore, tmp_
 
     assert report.rows == {
         "sources.config": 3,
+        "sources.webhook_secret": 0,
         "connections.config": 1,
         "connections.oauth": 0,
         "oauth_states.secret": 0,
@@ -110,6 +111,7 @@ def test_keys_rotate_command_reports_and_flags_undecryptable_rows(tmp_path: Path
     report = json.loads(result.stdout)
     assert report["rows"] == {
         "sources.config": 1,
+        "sources.webhook_secret": 0,
         "connections.config": 0,
         "connections.oauth": 0,
         "oauth_states.secret": 0,
