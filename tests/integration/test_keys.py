@@ -66,7 +66,10 @@ def test_rotation_moves_every_secret_to_the_first_key(store: MetadataStore, tmp_
         "connections.oauth": 0,
         "oauth_states.secret": 0,
     }
-    assert report.secrets == report.rows and report.failed == []
+    assert report.secrets == report.rows
+    # The PostgreSQL database is shared by the session: only this test's rows are its concern.
+    ours = {*ids, connection.id}
+    assert not [failed for failed in report.failed if failed.rsplit(":", 1)[1] in ours]
     only_new = Vault.open(new, home=tmp_path)
     assert [_opened_token(store, only_new, i) for i in ids] == [f"{TOKEN}{n}" for n in range(3)]
     with pytest.raises(VaultError):
