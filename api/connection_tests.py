@@ -46,7 +46,7 @@ def test_report(result: CheckResult) -> ConnectionTestOut:
     advice = (
         ADVICE_BY_STATUS.get(status, UNREACHABLE_ADVICE)
         if isinstance(status, int)
-        else (UNREACHABLE_ADVICE)
+        else UNREACHABLE_ADVICE
     )
     return ConnectionTestOut(
         success=False,

@@ -22,7 +22,11 @@ def sealed_config(vault: Vault, source_type: str, config: dict[str, Any]) -> dic
 
 
 def sealed_connection_config(
-    vault: Vault, source_type: str, config: Any, *, stored: Mapping[str, Any] | None = None
+    vault: Vault,
+    source_type: str,
+    config: Mapping[str, Any],
+    *,
+    stored: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Validate a connection's config and encrypt its secrets.
 
@@ -39,7 +43,7 @@ def sealed_connection_config(
     """
     secrets = _secrets(source_type)
     kept: dict[str, Any] = {}
-    if stored is not None and isinstance(config, Mapping):
+    if stored is not None:
         kept = {k: stored[k] for k in secrets if config.get(k) == MASK and k in stored}
         # Validated with the stored secrets opened; they stay sealed as they were.
         config = {**config, **vault.unseal(kept, secrets)}
@@ -48,7 +52,10 @@ def sealed_connection_config(
 
 
 def sealed_source_config_with(
-    vault: Vault, source_type: str, config: Any, connection_config: Mapping[str, Any]
+    vault: Vault,
+    source_type: str,
+    config: Mapping[str, Any],
+    connection_config: Mapping[str, Any],
 ) -> dict[str, Any]:
     """A source config that takes its credentials from a connection, validated with them.
 

@@ -137,7 +137,7 @@ def validate_connection_config(type: str, config: Any) -> dict[str, Any]:
 
 
 def source_config_with(
-    type: str, config: Any, connection_config: Mapping[str, Any]
+    type: str, config: Mapping[str, Any], connection_config: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Check a source config that takes its connection fields from a connection.
 
@@ -148,16 +148,13 @@ def source_config_with(
         ConfigError: The config repeats a connection field, or with the connection's
             fields it is not a valid config of the type.
     """
-    if isinstance(config, Mapping):
-        for name in connector_class(type).spec.connection_fields:
-            if name in config:
-                raise ConfigError(
-                    f"config.{name}: comes from the connection; leave it out",
-                    field=f"config.{name}",
-                )
-    validate_config(
-        type, {**connection_config, **config} if isinstance(config, Mapping) else config
-    )
+    for name in connector_class(type).spec.connection_fields:
+        if name in config:
+            raise ConfigError(
+                f"config.{name}: comes from the connection; leave it out",
+                field=f"config.{name}",
+            )
+    validate_config(type, {**connection_config, **config})
     return copy.deepcopy(dict(config))
 
 
