@@ -16,7 +16,17 @@ from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from api.openapi import openapi_schema
-from api.routes import connections, connectors, files, health, jobs, oauth, sources, webhooks
+from api.routes import (
+    connect,
+    connections,
+    connectors,
+    files,
+    health,
+    jobs,
+    oauth,
+    sources,
+    webhooks,
+)
 from api.state import AppState
 from resources.settings import Settings, get_settings
 
@@ -57,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_request_bytes,
         body_caps={webhooks.router.prefix + "/": webhooks.MAX_BODY_BYTES},
     )
-    for module in (health, sources, files, jobs, connectors, connections, oauth, webhooks):
+    for module in (health, sources, files, jobs, connectors, connect, connections, oauth, webhooks):
         app.include_router(module.router)
     app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
     return app

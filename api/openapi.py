@@ -2,8 +2,8 @@
 
 FastAPI documents a 422 on every route; this API answers validation errors with 400
 VALIDATION_ERROR (documented on every route), so the 422s go. The bodies of `POST /sources`
-and `POST /connections` are documented per connector type, with that type's own config
-JSON Schema.
+and `POST /connections` are documented per connector type, with that type's own config and
+options JSON Schemas.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def _per_type(
     generic: Mapping[str, Any],
     config_schema: Callable[[ConnectorSpec], Mapping[str, Any] | None],
 ) -> dict[str, Any]:
-    """One variant per connector type: `type` that type, `config` its schema (if it has one)."""
+    """One variant per connector type: `type` that type, `config` and `options` its schemas
+    (types without a `config` schema have no variant)."""
     title = str(generic.get("title", ""))
     variants = []
     for spec in connector_types():
@@ -62,6 +63,7 @@ def _per_type(
         variant["title"] = f"{title} ({spec.type})"
         variant["properties"]["type"] = {"const": spec.type, "description": spec.display_name}
         variant["properties"]["config"] = standard_schema(schema)
+        variant["properties"]["options"] = standard_schema(spec.options_schema)
         variants.append(variant)
     return {"title": title, "description": generic.get("description", ""), "oneOf": variants}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -47,6 +47,11 @@ class SourceOut(CamelModel):
     created_at: datetime
     last_error: str | None = None
     connection_id: str | None = None
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The options in force: the source's own, else its connection's, else the "
+        "deployment's defaults (see the connector's `optionsSchema`).",
+    )
 
 
 class JobStatsOut(CamelModel):
@@ -115,6 +120,12 @@ class SourceCreate(CamelModel):
         default=None,
         max_length=64,
         description="A connection of the same type whose credentials the source uses.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_OPTIONS,
+        description="How the pipeline treats the source's files (the type's `optionsSchema`); "
+        "unset ones come from the connection, else the deployment.",
     )
 
 
@@ -250,8 +261,15 @@ class ConnectorOut(CamelModel):
         "`writeOnly` and listed in `secretFields`."
     )
     secret_fields: list[str]
+    options_schema: dict[str, Any] = Field(
+        description="JSON Schema (2020-12) of a source's (or a connection's) `options`, with "
+        "bounds and this deployment's defaults."
+    )
     capabilities: dict[str, bool]
-    auth_methods: list[str]
+    auth_methods: list[str] = Field(
+        description="`apiKey` (see `POST /connectors/{type}/connect`), `oauth2` (`GET /oauth/"
+        "{provider}`), `none` (public data)."
+    )
     is_enabled: bool = True
 
 
@@ -271,7 +289,11 @@ class ConnectionCreate(CamelModel):
     name: str = Field(min_length=1, max_length=256, description="Unique among yours.")
     description: str | None = Field(default=None, max_length=2000)
     config: dict[str, Any] = Field(description="The type's connection fields (credentials).")
-    options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_OPTIONS)
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_OPTIONS,
+        description="Options (the type's `optionsSchema`) for the sources that use it.",
+    )
 
 
 class ConnectionReplace(CamelModel):
@@ -358,6 +380,62 @@ class ConnectionTestOut(CamelModel):
     operations_test: dict[str, ConnectionStepOut]
     recommendations: list[str]
     issues: list[TestIssueOut]
+
+
+class ApiKeyConnectStart(CamelModel):
+    """`POST /connectors/:type/connect`: the onboarding method (seed 001)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["apiKey"] = "apiKey"
+
+
+class CredentialFieldOut(CamelModel):
+    """A credential the API-key onboarding takes."""
+
+    name: str = Field(description="Its name in the callback's body: `apiKey` or `apiSecret`.")
+    description: str
+    required: bool
+
+
+class ApiKeyConnectOut(CamelModel):
+    """What an API-key connection of a type needs, and where to send it."""
+
+    type: str
+    method: str
+    header: str = Field(description="How the provider's API receives the key.")
+    fields: list[CredentialFieldOut]
+    config_schema: dict[str, Any] = Field(
+        description="JSON Schema of the callback's `config`: the type's other connection "
+        "fields (API and git URLs for self-hosted providers)."
+    )
+    options_schema: dict[str, Any]
+    callback_url: str = Field(description="Where to POST the key (relative to the API).")
+
+
+class ApiKeyConnect(CamelModel):
+    """`POST /connectors/:type/connect/callback`: a key (and secret) to test and store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = Field(min_length=1, max_length=4096)
+    api_secret: str | None = Field(default=None, min_length=1, max_length=4096)
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Unique among your connections; default `TYPE API key ID`.",
+    )
+    description: str | None = Field(default=None, max_length=2000)
+    config: dict[str, Any] = Field(default_factory=dict, max_length=MAX_OPTIONS)
+    options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_OPTIONS)
+
+
+class ConnectedOut(CamelModel):
+    """A connection made by onboarding (seed 001's answer)."""
+
+    connection_id: str
+    status: Literal["connected"] = "connected"
 
 
 class OAuthTokenOut(CamelModel):

@@ -12,16 +12,23 @@ from api.schemas import (
     SourceStatsOut,
     WebhookSetupOut,
 )
+from resources.connectors.options import PipelineOptions
 from resources.files import IndexedFile
 from resources.lake import Lake
-from resources.source_configs import shown_config
+from resources.source_configs import shown_config, source_options
 from resources.source_stats import source_stats
 from resources.store.models import JobStatus, Source, SyncJob
 from resources.webhooks.setup import webhook_url
 
 
-def source_view(source: Source, lake: Lake) -> SourceOut:
-    """A source with its live figures from the lake."""
+def source_view(source: Source, lake: Lake, *, defaults: PipelineOptions) -> SourceOut:
+    """A source with its live figures from the lake and its options in force.
+
+    Args:
+        source: The source.
+        lake: The lake.
+        defaults: The deployment's options, for those neither it nor its connection sets.
+    """
     stats = source_stats(lake, source.id)
     return SourceOut(
         id=source.id,
@@ -40,6 +47,7 @@ def source_view(source: Source, lake: Lake) -> SourceOut:
         created_at=source.created_at,
         last_error=source.last_error,
         connection_id=source.connection_id,
+        options=source_options(defaults, source).shown(),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from resources.connectors.options import PipelineOptions
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
@@ -39,3 +40,8 @@ class CliContext:
     def vault(self) -> Vault:
         """Encryption of the secrets in source configs."""
         return Vault.from_settings(self.settings)
+
+    @cached_property
+    def option_defaults(self) -> PipelineOptions:
+        """The deployment's source options."""
+        return PipelineOptions.from_settings(self.settings)

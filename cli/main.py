@@ -17,6 +17,7 @@ from cli.runner import run_in_process
 from cli.tokens import token
 from cli.up import up
 from resources.connectors import ConnectorError
+from resources.connectors.registry import validate_options
 from resources.dagster_home import dagster_instance
 from resources.dagster_runs import daemon_alive
 from resources.source_configs import sealed_config
@@ -51,10 +52,21 @@ def sources_group() -> None:
 @click.argument("source_type")
 @click.option("--config", "config_json", required=True, help="The source config as JSON.")
 @click.option("--name", default=None, help="A display name (default: derived from the config).")
+@click.option(
+    "--options",
+    "options_json",
+    default="{}",
+    help="Source options as JSON, e.g. '{\"maxFileBytes\": 1000000}' (the type's optionsSchema).",
+)
 @json_option
 @click.pass_obj
 def sources_add(
-    obj: CliContext, source_type: str, config_json: str, name: str | None, as_json: bool
+    obj: CliContext,
+    source_type: str,
+    config_json: str,
+    name: str | None,
+    options_json: str,
+    as_json: bool,
 ) -> None:
     """Add a source of SOURCE_TYPE and queue its first full sync."""
     try:
@@ -63,6 +75,14 @@ def sources_add(
         raise click.BadParameter(f"not JSON: {error}", param_hint="--config") from error
     except ConnectorError as error:
         raise click.BadParameter(str(error), param_hint="--config") from error
+    try:
+        options = validate_options(
+            source_type, json.loads(options_json), defaults=obj.option_defaults
+        )
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--options") from error
+    except ConnectorError as error:
+        raise click.BadParameter(str(error), param_hint="--options") from error
     with obj.store.session() as session:
         source = sources.create_source(
             session,
@@ -71,6 +91,7 @@ def sources_add(
             type=source_type,
             name=name or sources.default_name(source_type, config),
             config=config,
+            options=options,
         )
         job = jobs.create_job(session, source=source, type=SyncType.FULL, trigger="cli")
         source_id, job_id = source.id, job.id
@@ -92,7 +113,7 @@ def sources_list(obj: CliContext, as_json: bool) -> None:
     """List every source."""
     with obj.store.session() as session:
         rows, total = sources.list_sources(session, limit=1_000)
-        views = [source_view(source, obj.lake) for source in rows]
+        views = [source_view(source, obj.lake, defaults=obj.option_defaults) for source in rows]
     if as_json:
         emit_json({"sources": [v.dump() for v in views], "total": total})
         return
@@ -116,7 +137,7 @@ def _source(session: Session, source_id: str) -> Source:
 def sources_show(obj: CliContext, source_id: str, as_json: bool) -> None:
     """Show one source with its indexed figures."""
     with obj.store.session() as session:
-        view = source_view(_source(session, source_id), obj.lake)
+        view = source_view(_source(session, source_id), obj.lake, defaults=obj.option_defaults)
     if as_json:
         emit_json(view.dump())
     else:
@@ -131,7 +152,7 @@ def sources_delete(obj: CliContext, source_id: str, as_json: bool) -> None:
     """Delete a source, its jobs and its lake data."""
     with obj.store.session() as session:
         source = _source(session, source_id)
-        view = source_view(source, obj.lake)
+        view = source_view(source, obj.lake, defaults=obj.option_defaults)
         sources.delete_source(session, source)
     drop_source_data(obj.lake, source_id)
     result = {

@@ -26,14 +26,16 @@ from connector_assets.chunking import CHUNKER_VERSION
 from connector_assets.normalize import NORMALIZER_VERSION
 from connector_assets.partitions import sources_partitions
 from connector_assets.progress import JobProgress
-from connector_assets.resources import PipelineSettings
+from connector_assets.resources import PipelineSettings, chunk_settings
 from resources import duck
+from resources.connectors.options import PipelineOptions
 from resources.embedders import EmbedderResource
 from resources.lake import Lake, LakeVersion
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
-from resources.source_configs import source_connector_config
+from resources.source_configs import source_connector_config, source_options
 from resources.store import sources
+from resources.store.models import Source
 from resources.vault import VaultResource
 
 GROUP = "ingestion"
@@ -46,6 +48,19 @@ class SyncConfig(dg.Config):
         default=False,
         description="Ignore the cursor and recompute every stage (vectors are still reused).",
     )
+
+
+def _source(session: Any, source_id: str) -> Source:
+    source = sources.get_source(session, source_id)
+    if source is None:
+        raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
+    return source
+
+
+def _options(store: MetadataStore, pipeline: PipelineSettings, source_id: str) -> PipelineOptions:
+    """The source's options as they are now (a backfill of one stage takes changes too)."""
+    with store.session() as session:
+        return source_options(PipelineOptions.from_settings(pipeline), _source(session, source_id))
 
 
 def _progress(context: dg.AssetExecutionContext, store: MetadataStore, stage: str) -> JobProgress:
@@ -118,11 +133,10 @@ def raw_files(
     """Fetch what changed since the stored cursor (everything on a full sync)."""
     source_id = context.partition_key
     with store.session() as session:
-        source = sources.get_source(session, source_id)
-        if source is None:
-            raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
+        source = _source(session, source_id)
         source_type = source.type
         source_config = source_connector_config(vault.get_vault(), source)
+        options = source_options(PipelineOptions.from_settings(pipeline), source)
     progress = _progress(context, store, "raw_files")
     started = time.perf_counter()
     version, report = build_raw_files(
@@ -132,7 +146,7 @@ def raw_files(
         config=source_config,
         workdir=pipeline.workdir(source_id),
         full=config.full,
-        max_file_bytes=pipeline.max_file_bytes,
+        max_file_bytes=options.max_file_bytes,
         progress=progress,
     )
     elapsed = time.perf_counter() - started
@@ -172,13 +186,14 @@ def documents(
     pipeline: PipelineSettings,
 ) -> dg.MaterializeResult:
     """Normalize files whose bytes changed; carry the rest over."""
+    options = _options(store, pipeline, context.partition_key)
     progress = _progress(context, store, "documents")
     started = time.perf_counter()
     version, report = build_documents(
         lake=lake,
         source_id=context.partition_key,
         full=config.full,
-        max_file_bytes=pipeline.max_file_bytes,
+        max_file_bytes=options.max_file_bytes,
         progress=progress,
     )
     elapsed = time.perf_counter() - started
@@ -217,9 +232,9 @@ def chunks(
     pipeline: PipelineSettings,
 ) -> dg.MaterializeResult:
     """Chunk documents that changed; chunks of unchanged documents keep their ids."""
+    settings = chunk_settings(_options(store, pipeline, context.partition_key))
     progress = _progress(context, store, "chunks")
     started = time.perf_counter()
-    settings = pipeline.chunk_settings()
     version, report = build_chunks(
         lake=lake,
         source_id=context.partition_key,

@@ -8,10 +8,12 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from connector_assets.chunking import ChunkSettings
+from resources.connectors.options import PipelineOptions
 
 
 class PipelineSettings(ConfigurableResource):
-    """Where connectors keep working copies, and how files are sized up and chunked."""
+    """Where connectors keep working copies, and how files are sized up and chunked unless a
+    source's options say otherwise."""
 
     cache_dir: str = Field(description="Per-source working copies (git clones); safe to delete.")
     max_file_bytes: int = Field(default=5_000_000, description="Larger files are skipped.")
@@ -24,8 +26,9 @@ class PipelineSettings(ConfigurableResource):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def chunk_settings(self) -> ChunkSettings:
-        """The chunker settings these values describe."""
-        return ChunkSettings(
-            max_tokens=self.chunk_max_tokens, overlap_tokens=self.chunk_overlap_tokens
-        )
+
+def chunk_settings(options: PipelineOptions) -> ChunkSettings:
+    """The chunker settings of a source's options."""
+    return ChunkSettings(
+        max_tokens=options.chunk_max_tokens, overlap_tokens=options.chunk_overlap_tokens
+    )

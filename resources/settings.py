@@ -11,6 +11,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_CHARS = 32
+# Bounds of the pipeline settings that a source may also set as options
+# (resources/connectors/options.py): a deployment default is always a valid option.
+MAX_FILE_BYTES_RANGE = (1, 100 * 1024 * 1024)
+CHUNK_MAX_TOKENS_RANGE = (32, 8192)
+CHUNK_OVERLAP_TOKENS_RANGE = (0, 1024)
 
 
 class Settings(BaseSettings):
@@ -28,9 +33,24 @@ class Settings(BaseSettings):
     data_url: str | None = Field(
         default=None, description="Root of the Parquet lake (a path or object-store URL)."
     )
-    chunk_max_tokens: int = Field(default=512, ge=32, le=8192)
-    chunk_overlap_tokens: int = Field(default=64, ge=0, le=1024)
-    max_file_bytes: int = Field(default=5_000_000, ge=1, description="Larger files are skipped.")
+    chunk_max_tokens: int = Field(
+        default=512,
+        ge=CHUNK_MAX_TOKENS_RANGE[0],
+        le=CHUNK_MAX_TOKENS_RANGE[1],
+        description="Token budget of one chunk.",
+    )
+    chunk_overlap_tokens: int = Field(
+        default=64,
+        ge=CHUNK_OVERLAP_TOKENS_RANGE[0],
+        le=CHUNK_OVERLAP_TOKENS_RANGE[1],
+        description="Overlap of forced splits, in tokens.",
+    )
+    max_file_bytes: int = Field(
+        default=5_000_000,
+        ge=MAX_FILE_BYTES_RANGE[0],
+        le=MAX_FILE_BYTES_RANGE[1],
+        description="Larger files are skipped.",
+    )
     environment: Literal["development", "production"] = Field(
         default="development",
         description="Outside development, secrets must be given; nothing is generated.",

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from resources.connectors import connector_class, validate_config
+from resources.connectors.options import PipelineOptions
 from resources.connectors.registry import source_config_with, validate_connection_config
 from resources.store.models import Source
 from resources.vault import MASK, Vault, mask
@@ -83,6 +84,13 @@ def source_connector_config(vault: Vault, source: Source) -> dict[str, Any]:
     """What a source's connector runs with: its connection's fields and its own, opened."""
     connection = source.connection.config if source.connection is not None else None
     return opened_config(vault, source.type, source.config, connection=connection)
+
+
+def source_options(defaults: PipelineOptions, source: Source) -> PipelineOptions:
+    """The options a source's files are processed with: the deployment's, then its
+    connection's, then its own."""
+    inherited = source.connection.options if source.connection is not None else {}
+    return defaults.overridden(inherited).overridden(source.options)
 
 
 def shown_config(source_type: str, stored: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,15 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.connection_input import (
+    checked_config,
+    checked_options,
+    invalid_config,
+    renamed,
+    stored_connection,
+)
 from api.connection_tests import test_report, undecryptable_report
 from api.deps import CurrentUser, OwnedConnection, RateLimited, SessionDep, StateDep
-from api.errors import (
-    CONNECTION_MISSING,
-    ERROR_RESPONSES,
-    ApiError,
-    ErrorCode,
-    error_doc,
-)
+from api.errors import CONNECTION_MISSING, ERROR_RESPONSES, ApiError, ErrorCode, error_doc
 from api.schemas import (
     ConnectionCreate,
     ConnectionDeletedOut,
@@ -25,11 +26,12 @@ from api.schemas import (
     ConnectionReplace,
     ConnectionTestOut,
 )
-from resources.connectors import ConfigError, connector_class
-from resources.connectors.base import ConnectionTester
+from api.state import AppState
+from resources.connectors import ConfigError
+from resources.connectors.registry import run_connection_test
 from resources.oauth.providers import provider
 from resources.oauth.tokens import revoke
-from resources.source_configs import opened_config, sealed_connection_config, shown_config
+from resources.source_configs import opened_config, shown_config
 from resources.store import connections
 from resources.store.models import Connection, ConnectionStatus, utcnow
 from resources.vault import Vault, VaultError
@@ -53,20 +55,18 @@ router = APIRouter(
 def create_connection(
     body: ConnectionCreate, session: SessionDep, user: CurrentUser, state: StateDep
 ) -> ConnectionOut:
-    """Store a connection; its config is checked against the type's connection fields."""
-    config = _sealed(state.vault, body.type, body.config)
-    try:
-        created = connections.create_connection(
-            session,
-            owner=user.owner,
-            type=body.type,
-            name=body.name,
-            description=body.description,
-            config=config,
-            options=body.options,
-        )
-    except connections.DuplicateName as error:
-        raise _duplicate(body.name) from error
+    """Store a connection; its config is checked against the type's connection fields, its
+    options against the type's options schema."""
+    config = checked_config(state.vault, body.type, body.config)
+    created = stored_connection(
+        session,
+        owner=user.owner,
+        type=body.type,
+        name=body.name,
+        description=body.description,
+        config=config,
+        options=checked_options(state.settings, body.type, body.options),
+    )
     return connection_view(created)
 
 
@@ -98,7 +98,7 @@ def replace_connection(
     """Replace name, description, config and options (a masked secret keeps its value)."""
     _update(
         session,
-        state.vault,
+        state,
         connection,
         name=body.name,
         description=body.description,
@@ -116,7 +116,7 @@ def patch_connection(
     sent = body.model_fields_set
     _update(
         session,
-        state.vault,
+        state,
         connection,
         name=body.name if body.name is not None else connection.name,
         description=body.description if "description" in sent else connection.description,
@@ -157,21 +157,16 @@ def test_connection(
     connection: OwnedConnection, session: SessionDep, state: StateDep
 ) -> ConnectionTestOut:
     """Connect with the stored credentials, list a few items and read a sample, timed."""
-    tester = connector_class(connection.type)
-    if not issubclass(tester, ConnectionTester):
-        raise ApiError(
-            400,
-            ErrorCode.INVALID_CONFIG,
-            f"{connection.type!r} connections cannot be tested on their own",
-            details={"field": "type"},
-        )
     try:
         config = opened_config(state.vault, connection.type, connection.config)
     except VaultError as error:
         connection.status = ConnectionStatus.CREDENTIALS_INVALID
         connection.last_error = str(error)
         return undecryptable_report(str(error))
-    result = tester.test_connection(config)
+    try:
+        result = run_connection_test(connection.type, config)
+    except ConfigError as error:
+        raise invalid_config(error) from error
     connection.last_tested_at = utcnow()
     connection.last_error = None if result.ok else result.message
     connection.status = ConnectionStatus.ACTIVE if result.ok else connection.status
@@ -201,7 +196,7 @@ def connection_view(connection: Connection) -> ConnectionOut:
 
 def _update(
     session: Any,
-    vault: Vault,
+    state: AppState,
     connection: Connection,
     *,
     name: str,
@@ -210,26 +205,14 @@ def _update(
     options: dict[str, Any],
 ) -> None:
     """Apply a change, or answer 400/409 and change nothing."""
+    if options != connection.options:
+        options = checked_options(state.settings, connection.type, options)
     if config is not None:
-        try:
-            sealed = sealed_connection_config(
-                vault, connection.type, config, stored=connection.config
-            )
-        except ConfigError as error:
-            raise _invalid(error) from error
-        except VaultError as error:
-            raise ApiError(
-                400,
-                ErrorCode.INVALID_CONFIG,
-                f"{error}; send the secret again instead of the mask",
-                details={"field": "config"},
-            ) from error
-        connection.config = sealed
+        connection.config = checked_config(
+            state.vault, connection.type, config, stored=connection.config
+        )
         connection.status = ConnectionStatus.ACTIVE
-    try:
-        connections.rename_connection(session, connection, name)
-    except connections.DuplicateName as error:
-        raise _duplicate(name) from error
+    renamed(session, connection, name)
     connection.description = description
     connection.options = options
 
@@ -240,23 +223,3 @@ def _revoke(vault: Vault, connection: Connection) -> None:
     if found is not None:
         with suppress(VaultError):
             revoke(vault, found, connection)
-
-
-def _sealed(vault: Vault, type: str, config: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return sealed_connection_config(vault, type, config)
-    except ConfigError as error:
-        raise _invalid(error) from error
-
-
-def _invalid(error: ConfigError) -> ApiError:
-    return ApiError(400, ErrorCode.INVALID_CONFIG, error.message, details=error.details)
-
-
-def _duplicate(name: str) -> ApiError:
-    return ApiError(
-        409,
-        ErrorCode.DUPLICATE_CONNECTION,
-        f"You already have a connection named {name!r}",
-        details={"name": name},
-    )

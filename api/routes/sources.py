@@ -17,6 +17,7 @@ from api.deps import (
     PublicUrl,
     RateLimited,
     SessionDep,
+    SettingsDep,
     StateDep,
 )
 from api.errors import (
@@ -42,6 +43,8 @@ from api.state import AppState
 from api.views import source_view, webhook_setup
 from resources import dagster_runs
 from resources.connectors import ConfigError
+from resources.connectors.options import PipelineOptions
+from resources.connectors.registry import validate_options
 from resources.source_configs import (
     sealed_config,
     sealed_source_config_with,
@@ -50,7 +53,7 @@ from resources.source_configs import (
 from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
 from resources.store import connections, jobs, sources
-from resources.store.models import SyncType
+from resources.store.models import Connection, SyncType
 from resources.vault import VaultError
 from resources.webhooks.registration import register_hook, remove_hook
 from resources.webhooks.setup import issue_secret, webhook_url
@@ -70,6 +73,7 @@ def list_sources(
     session: SessionDep,
     lake: LakeDep,
     user: CurrentUser,
+    settings: SettingsDep,
     limit: Annotated[
         int, Query(ge=1, le=1000, description="Page size (default 20, as `GET /jobs`).")
     ] = 20,
@@ -77,7 +81,10 @@ def list_sources(
 ) -> SourceListOut:
     """List the current user's sources, newest first, with their indexed figures."""
     rows, total = sources.list_sources(session, owner=user.owner, limit=limit, offset=offset)
-    return SourceListOut(sources=[source_view(source, lake) for source in rows], total=total)
+    defaults = PipelineOptions.from_settings(settings)
+    return SourceListOut(
+        sources=[source_view(source, lake, defaults=defaults) for source in rows], total=total
+    )
 
 
 @router.post("", status_code=201, responses=CONNECTION_MISSING)
@@ -94,7 +101,7 @@ def create_source(
     With `connectionId`, the credentials come from that connection (of the same type).
     A code-host source gets a webhook secret; the answer shows it, once, with the URL.
     """
-    config = _sealed_source_config(body, session, user, state)
+    config, options = _checked_source(body, session, user, state)
     source = sources.create_source(
         session,
         owner_id=user.id,
@@ -102,6 +109,7 @@ def create_source(
         type=body.type,
         name=body.name or sources.default_name(body.type, config),
         config=config,
+        options=options,
         connection_id=body.connection_id,
     )
     secret = issue_secret(state.vault, source)
@@ -126,9 +134,10 @@ def create_source(
 
 
 @router.get("/{source_id}", responses=SOURCE_MISSING)
-def get_source(source: OwnedSource, lake: LakeDep) -> SourceOut:
-    """Show one source with its indexed figures (files, size, languages, chunks)."""
-    return source_view(source, lake)
+def get_source(source: OwnedSource, lake: LakeDep, settings: SettingsDep) -> SourceOut:
+    """Show one source with its indexed figures (files, size, languages, chunks) and the
+    options in force."""
+    return source_view(source, lake, defaults=PipelineOptions.from_settings(settings))
 
 
 @router.delete("/{source_id}", responses=SOURCE_MISSING)
@@ -177,15 +186,35 @@ def sync_source(
     )
 
 
-def _sealed_source_config(
+def _checked_source(
     body: SourceCreate, session: Session, user: User, state: AppState
-) -> dict[str, Any]:
-    """The config to store, validated (with its connection's fields, if it names one)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config (sealed) and options to store, validated with the connection's, if any."""
+    connection = _connection(body, session, user)
+    try:
+        options = validate_options(
+            body.type,
+            body.options,
+            defaults=PipelineOptions.from_settings(state.settings),
+            inherited=connection.options if connection is not None else None,
+        )
+        if connection is None:
+            return sealed_config(state.vault, body.type, body.config), options
+        config = sealed_source_config_with(state.vault, body.type, body.config, connection.config)
+    except ConfigError as error:
+        raise validation_error(error.message, details=error.details) from error
+    except VaultError as error:
+        raise validation_error(
+            f"connectionId: {error}; update the connection's credentials",
+            details={"field": "connectionId"},
+        ) from error
+    return config, options
+
+
+def _connection(body: SourceCreate, session: Session, user: User) -> Connection | None:
+    """The connection the source names, if any: the user's, of the source's type."""
     if body.connection_id is None:
-        try:
-            return sealed_config(state.vault, body.type, body.config)
-        except ConfigError as error:
-            raise validation_error(error.message, details=error.details) from error
+        return None
     connection = connections.get_connection(session, body.connection_id, owner=user.owner)
     if connection is None:
         raise connection_not_found(body.connection_id)
@@ -194,12 +223,4 @@ def _sealed_source_config(
             f"connectionId: a {connection.type} connection cannot serve a {body.type} source",
             details={"field": "connectionId"},
         )
-    try:
-        return sealed_source_config_with(state.vault, body.type, body.config, connection.config)
-    except ConfigError as error:
-        raise validation_error(error.message, details=error.details) from error
-    except VaultError as error:
-        raise validation_error(
-            f"connectionId: {error}; update the connection's credentials",
-            details={"field": "connectionId"},
-        ) from error
+    return connection

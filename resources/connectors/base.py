@@ -12,12 +12,33 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
+from resources.connectors.options import pipeline_options_schema
+
 logger = logging.getLogger(__name__)
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # An http(s) URL for config schemas. Control characters are excluded by range, not only by
 # `\s`: Python's `\s` (jsonschema) and ECMA's (API clients, fuzzers) disagree on some.
 HTTP_URL_RE = r"^https?://[^\x00-\x20\x7f-\x9f\s/?#]+(?:/[^\x00-\x20\x7f-\x9f\s?#]*)?$"
+# The auth method of connectors that take an API key or personal access token.
+API_KEY_METHOD = "apiKey"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeyAuth:
+    """How a connector takes an API key or personal access token (auth method `apiKey`).
+
+    Attributes:
+        key_field: The connection field that holds the key, e.g. `token`.
+        header: How the provider's API receives it, `{apiKey}` standing for the key, e.g.
+            `Authorization: Bearer {apiKey}`.
+        secret_field: The connection field of a secret that goes with the key, when the
+            provider needs one.
+    """
+
+    key_field: str
+    header: str
+    secret_field: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,9 +53,12 @@ class ConnectorSpec:
         config_schema: JSON Schema (draft 2020-12) of the source config, camelCase keys.
         secret_fields: Config keys that hold secrets (encrypted, never returned).
         capabilities: What the connector can do, e.g. `read`, `incremental`, `deletions`.
-        auth_methods: How it authenticates: `none`, `token`, `oauth2`, ...
+        auth_methods: How it authenticates: `none`, `apiKey`, `oauth2`.
         connection_fields: Config keys a connection may hold for its sources (credentials
             and endpoints); empty when the type takes no connection.
+        api_key: The fields of its `apiKey` method; set exactly when it has that method.
+        options_schema: JSON Schema of a source's `options` (how the pipeline treats its
+            files); every type takes the pipeline's own.
     """
 
     type: str
@@ -46,6 +70,17 @@ class ConnectorSpec:
     capabilities: tuple[str, ...]
     auth_methods: tuple[str, ...]
     connection_fields: tuple[str, ...] = ()
+    api_key: ApiKeyAuth | None = None
+    options_schema: Mapping[str, Any] = field(default_factory=pipeline_options_schema)
+
+    def __post_init__(self) -> None:
+        if (API_KEY_METHOD in self.auth_methods) != (self.api_key is not None):
+            raise ValueError(f"{self.type}: `api_key` describes the {API_KEY_METHOD!r} method")
+        if self.api_key is not None:
+            fields = (self.api_key.key_field, self.api_key.secret_field)
+            unsealed = [name for name in fields if name and name not in self.secret_fields]
+            if unsealed:
+                raise ValueError(f"{self.type}: API key fields must be secret: {unsealed}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

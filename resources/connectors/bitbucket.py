@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from resources.connectors.base import ConnectorSpec
 from resources.connectors.codehost import About, CodeHostConnector, config_schema
-from resources.connectors.rest import NextFieldPagedApi
+from resources.connectors.rest import BEARER_TOKEN, NextFieldPagedApi
 
 TYPE = "bitbucket"
 
@@ -59,7 +59,8 @@ SPEC = ConnectorSpec(
     config_schema=CONFIG_SCHEMA,
     secret_fields=("token",),
     capabilities=("read", "incremental", "deletions", "renames", "check", "metadata"),
-    auth_methods=("token", "none"),
+    auth_methods=("apiKey", "none"),
+    api_key=BEARER_TOKEN,
 )
 
 

@@ -36,7 +36,7 @@ from resources.connectors.base import (
 from resources.connectors.gdrive_api import DEFAULT_RETRY, DriveApi
 from resources.connectors.gdrive_push import WatchChannel
 from resources.connectors.gdrive_tree import EXPORTS, FILE_TYPES, DriveFile, DriveTree, file_type
-from resources.connectors.rest import RetryPolicy
+from resources.connectors.rest import BEARER_TOKEN, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ SPEC = ConnectorSpec(
     config_schema=CONFIG_SCHEMA,
     secret_fields=("token",),
     capabilities=("read", "incremental", "deletions", "renames", "check", "webhooks"),
-    auth_methods=("oauth2",),
+    auth_methods=("oauth2", "apiKey"),
+    api_key=BEARER_TOKEN,
 )
 
 

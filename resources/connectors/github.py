@@ -12,7 +12,7 @@ import httpx
 
 from resources.connectors.base import CheckResult, CheckRun, ConnectorSpec
 from resources.connectors.codehost import About, CodeHostConnector, config_schema
-from resources.connectors.rest import LinkPagedApi
+from resources.connectors.rest import BEARER_TOKEN, LinkPagedApi
 
 TYPE = "github"
 
@@ -66,7 +66,8 @@ SPEC = ConnectorSpec(
     config_schema=CONFIG_SCHEMA,
     secret_fields=("token",),
     capabilities=("read", "incremental", "deletions", "renames", "check", "metadata"),
-    auth_methods=("token", "none"),
+    auth_methods=("apiKey", "none"),
+    api_key=BEARER_TOKEN,
     connection_fields=("token", "apiUrl", "gitUrl"),
 )
 SAMPLE_REPOSITORIES = 5

@@ -16,7 +16,9 @@ from jsonschema.exceptions import ValidationError, best_match
 from resources.connectors.base import (
     JSON_SCHEMA_DIALECT,
     BaseConnector,
+    CheckResult,
     ConfigError,
+    ConnectionTester,
     Connector,
     ConnectorSpec,
 )
@@ -26,6 +28,7 @@ from resources.connectors.git import GitConnector
 from resources.connectors.github import GithubConnector
 from resources.connectors.gitlab import GitlabConnector
 from resources.connectors.local import LocalConnector
+from resources.connectors.options import PipelineOptions
 
 CONNECTORS: Mapping[str, type[BaseConnector]] = MappingProxyType(
     {
@@ -47,7 +50,11 @@ IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def connector_types() -> list[ConnectorSpec]:
     """The spec of every connector type, sorted by type (copies: safe to modify)."""
     return [
-        dataclasses.replace(cls.spec, config_schema=copy.deepcopy(dict(cls.spec.config_schema)))
+        dataclasses.replace(
+            cls.spec,
+            config_schema=copy.deepcopy(dict(cls.spec.config_schema)),
+            options_schema=copy.deepcopy(dict(cls.spec.options_schema)),
+        )
         for _, cls in sorted(CONNECTORS.items())
     ]
 
@@ -92,13 +99,16 @@ def validate_config(type: str, config: Any) -> dict[str, Any]:
 
 
 def _validated(
-    schema: Mapping[str, Any], config: Any, *, secrets: frozenset[str]
+    schema: Mapping[str, Any], config: Any, *, secrets: frozenset[str], root: str = "config"
 ) -> dict[str, Any]:
-    """A deep copy of `config` if `schema` accepts it; else a ConfigError naming the field."""
+    """A deep copy of `config` if `schema` accepts it; else a ConfigError naming the field.
+
+    `root` is the name of the checked object in field paths (`config`, `options`).
+    """
     errors = list(Draft202012Validator(schema).iter_errors(config))
     if errors:
-        problems = sorted(_problem(error, secrets=secrets) for error in errors)
-        field, message = _problem(best_match(errors), secrets=secrets)
+        problems = sorted(_problem(error, secrets=secrets, root=root) for error in errors)
+        field, message = _problem(best_match(errors), secrets=secrets, root=root)
         raise ConfigError(
             f"{field}: {message}",
             field=field,
@@ -134,6 +144,57 @@ def validate_connection_config(type: str, config: Any) -> dict[str, Any]:
     if schema is None:
         raise ConfigError(f"type: {type!r} connectors take no connection", field="type")
     return _validated(schema, config, secrets=frozenset(spec.secret_fields))
+
+
+def options_schema(spec: ConnectorSpec, defaults: PipelineOptions) -> dict[str, Any]:
+    """JSON Schema of a source's options for this type, with the deployment's defaults."""
+    schema = copy.deepcopy(dict(spec.options_schema))
+    for name, value in defaults.shown().items():
+        if name in schema["properties"]:
+            schema["properties"][name]["default"] = value
+    return schema
+
+
+def validate_options(
+    type: str,
+    options: Any,
+    *,
+    defaults: PipelineOptions,
+    inherited: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check a source's (or a connection's) options: schema, bounds, and together.
+
+    Args:
+        type: The connector type.
+        options: The options as received.
+        defaults: The deployment's options.
+        inherited: Options the source takes from its connection, under its own.
+
+    Returns:
+        A deep copy of the options as given (defaults are not filled in).
+
+    Raises:
+        ConfigError: Unknown type, or invalid options; the field is `options.NAME`.
+    """
+    spec = connector_class(type).spec
+    valid = _validated(spec.options_schema, options, secrets=frozenset(), root="options")
+    problem = defaults.overridden(inherited or {}).overridden(valid).problem()
+    if problem is not None:
+        name, message = problem
+        raise ConfigError(f"options.{name}: {message}", field=f"options.{name}")
+    return valid
+
+
+def run_connection_test(type: str, config: Mapping[str, Any]) -> CheckResult:
+    """Test a connection's fields (secrets opened) with the type's own connection test.
+
+    Raises:
+        ConfigError: The type has no connection test (field `type`).
+    """
+    cls = connector_class(type)
+    if not issubclass(cls, ConnectionTester):
+        raise ConfigError(f"type: {type!r} connections cannot be tested on their own", field="type")
+    return cls.test_connection(config)
 
 
 def source_config_with(
@@ -173,22 +234,22 @@ def open_connector(type: str, config: Mapping[str, Any], *, workdir: Path) -> Co
     return cls(validate_config(type, config), workdir=workdir)
 
 
-def _problem(error: ValidationError, *, secrets: frozenset[str]) -> tuple[str, str]:
+def _problem(error: ValidationError, *, secrets: frozenset[str], root: str) -> tuple[str, str]:
     """`(field path, message)` for one schema error, naming the exact field."""
     path = list(error.absolute_path)
     message = error.message
     if path and path[0] in secrets:
         # jsonschema quotes the offending value, and a secret must never be echoed.
-        return _field(path), f"is invalid (fails {error.validator!r}; value not shown)"
+        return _field(root, path), f"is invalid (fails {error.validator!r}; value not shown)"
     if error.validator == "required":
         missing = _quoted_name(message, error.validator_value)
         if missing is not None:
-            return _field([*path, missing]), "is required"
+            return _field(root, [*path, missing]), "is required"
     elif error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
         allowed = error.schema.get("properties", {})
         extra = sorted(str(key) for key in error.instance if key not in allowed)
         if extra:
-            return _field([*path, extra[0]]), (
+            return _field(root, [*path, extra[0]]), (
                 f"unknown field (allowed: {', '.join(sorted(allowed))})"
             )
     elif error.validator == "pattern" and isinstance(error.schema, Mapping):
@@ -196,7 +257,7 @@ def _problem(error: ValidationError, *, secrets: frozenset[str]) -> tuple[str, s
         custom = error.schema.get("errorMessage")
         if isinstance(custom, str):
             message = f"{error.instance!r} {custom}"
-    return _field(path), message
+    return _field(root, path), message
 
 
 def _quoted_name(message: str, names: Iterable[Any]) -> str | None:
@@ -207,9 +268,9 @@ def _quoted_name(message: str, names: Iterable[Any]) -> str | None:
     return None
 
 
-def _field(path: Sequence[str | int]) -> str:
-    """`config.includePaths[1]` for the path `["includePaths", 1]`."""
-    text = "config"
+def _field(root: str, path: Sequence[str | int]) -> str:
+    """`config.includePaths[1]` for the root `config` and the path `["includePaths", 1]`."""
+    text = root
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"

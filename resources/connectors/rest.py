@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from resources.connectors.base import ConnectorError, SourceUnavailable
+from resources.connectors.base import ApiKeyAuth, ConnectorError, SourceUnavailable
 from resources.connectors.egress import guarded_transport
 from resources.retry_after import finite_number, parse_retry_after
 
@@ -37,6 +37,9 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 BODY_EXCERPT_CHARS = 200
 
 Params = Mapping[str, str | int]
+
+# How every REST connector sends its `token` (see `RestApi._client_for_requests`).
+BEARER_TOKEN = ApiKeyAuth(key_field="token", header="Authorization: Bearer {apiKey}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

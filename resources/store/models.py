@@ -120,6 +120,7 @@ class Connection(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # The connector's connection fields, secret ones sealed by the vault.
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Source options (resources/connectors/options.py) for the sources that use it.
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[ConnectionStatus] = mapped_column(
         _enum(ConnectionStatus, length=32), default=ConnectionStatus.ACTIVE
@@ -159,6 +160,8 @@ class Source(Base):
     type: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(256))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # How the pipeline treats its files (resources/connectors/options.py), as given.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     connection_id: Mapped[str | None] = mapped_column(
         ForeignKey("connections.id", ondelete="RESTRICT"), index=True
     )

@@ -21,6 +21,7 @@ def create_source(
     type: str,
     name: str,
     config: dict[str, Any],
+    options: dict[str, Any] | None = None,
     connection_id: str | None = None,
 ) -> Source:
     """Add a source in `pending` status and return it (flushed, so it has its id).
@@ -33,6 +34,7 @@ def create_source(
         type=type,
         name=name,
         config=config,
+        options=options or {},
         connection_id=connection_id,
         repository_key=source_repository_key(type, config),
     )

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,8 +21,12 @@ import pytest
 
 from api.auth import mint_token
 from resources.dagster_home import DEFAULT_INSTANCE_YAML, PROJECT_ROOT, WORKSPACE_YAML
+from resources.metadata import MetadataStore
+from resources.settings import Settings, get_settings
+from resources.store.models import SyncJob
 from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer, running_github_server
 from tests.gitrepo import commit_all, git
+from tests.runs import run_job
 
 SECRET = "test-signing-key-" + "x" * 32
 SERVICE_TOKEN = "test-service-token-" + "y" * 32
@@ -61,6 +65,7 @@ class ApiServer:
     url: str
     home: Path
     log: Path
+    env: dict[str, str] = field(default_factory=dict)
     clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, user: str | None = None, *, tenant: str | None = None) -> httpx.Client:
@@ -108,7 +113,7 @@ def run_server(home: Path, **env: str) -> Iterator[ApiServer]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = ApiServer(url=f"http://127.0.0.1:{port}", home=home, log=log)
+    server = ApiServer(url=f"http://127.0.0.1:{port}", home=home, log=log, env=env)
     try:
         _wait_until_up(server, process)
         yield server
@@ -172,6 +177,29 @@ def watch_job(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
             return seen
         time.sleep(JOB_POLL_S)
     pytest.fail(f"job {job_id} did not finish: {seen[-1:]}")
+
+
+RunHere = Callable[[ApiServer, str], SyncJob]
+
+
+@pytest.fixture
+def run_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunHere]:
+    """Runs a job a server queued in this process, on the server's home and settings (the
+    API's own tests start no daemon)."""
+
+    def run(server: ApiServer, job_id: str) -> SyncJob:
+        for name in CLEARED:
+            monkeypatch.delenv(name, raising=False)
+        # DAGSTER_HOME set here (not by the run) is restored afterwards.
+        here = {"HEADWATER_HOME": str(server.home), "DAGSTER_HOME": str(server.home / "dagster")}
+        for name, value in {**here, **server.env}.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        settings = Settings()
+        return run_job(settings, MetadataStore(database_url=settings.resolved_database_url), job_id)
+
+    yield run
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")

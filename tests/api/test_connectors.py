@@ -16,14 +16,19 @@ def test_the_catalog_lists_every_registered_connector(api: ApiServer) -> None:
     assert sorted(entries) == sorted(CONNECTORS)
     for entry in entries.values():
         Draft202012Validator.check_schema(entry["configSchema"])
+        Draft202012Validator.check_schema(entry["optionsSchema"])
         assert "errorMessage" not in str(entry["configSchema"])  # standard keywords only
         assert set(entry["secretFields"]) <= set(entry["configSchema"]["properties"])
         assert entry["capabilities"]["read"] is True and entry["isEnabled"] is True
+        for option in entry["optionsSchema"]["properties"].values():
+            assert option["minimum"] <= option["default"] <= option["maximum"]
     github = entries["github"]
     assert github["secretFields"] == ["token"]
     assert github["configSchema"]["properties"]["token"]["writeOnly"] is True
     assert github["configSchema"]["required"] == ["owner", "repo"]
-    assert "token" in github["authMethods"]
+    assert github["authMethods"] == ["apiKey", "none"]
+    assert github["optionsSchema"]["properties"]["chunkMaxTokens"]["default"] == 512
+    assert entries["local"]["authMethods"] == ["none"]
     assert entries["local"]["capabilities"]["renames"] is False
     assert entries["local"]["category"] == "filesystem"
 

@@ -1,0 +1,132 @@
+"""What clients send for a connection, checked: config sealed, options validated, names unique.
+
+Refusals are seed 002's: 400 INVALID_CONFIG naming the field, 409 DUPLICATE_CONNECTION.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError, ErrorCode, validation_error
+from resources.connectors import ConfigError
+from resources.connectors.base import ApiKeyAuth
+from resources.connectors.options import PipelineOptions
+from resources.connectors.registry import validate_options
+from resources.settings import Settings
+from resources.source_configs import sealed_connection_config
+from resources.store import connections
+from resources.store.models import Connection
+from resources.store.owners import Owner
+from resources.vault import Vault, VaultError
+
+# Names of the credentials in the API-key onboarding's body (seed 001).
+KEY, SECRET = "apiKey", "apiSecret"
+
+
+def checked_config(
+    vault: Vault, type: str, config: Mapping[str, Any], *, stored: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The config validated against the type's connection fields, secrets sealed.
+
+    Args:
+        vault: The vault.
+        type: The connector type.
+        config: The config as received.
+        stored: The stored config when updating (a masked secret keeps its value).
+    """
+    try:
+        return sealed_connection_config(vault, type, config, stored=stored)
+    except ConfigError as error:
+        raise invalid_config(error) from error
+    except VaultError as error:
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_CONFIG,
+            f"{error}; send the secret again instead of the mask",
+            details={"field": "config"},
+        ) from error
+
+
+def checked_options(settings: Settings, type: str, options: Any) -> dict[str, Any]:
+    """The options, if the type's options schema and bounds accept them (with the defaults)."""
+    try:
+        return validate_options(type, options, defaults=PipelineOptions.from_settings(settings))
+    except ConfigError as error:
+        raise invalid_config(error) from error
+
+
+def api_key_config(
+    method: ApiKeyAuth, *, api_key: str, api_secret: str | None, config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A connection's config from an API key (and secret) and the other fields in `config`.
+
+    Raises:
+        ApiError: 400 VALIDATION_ERROR: a credential in `config`, a secret the provider does
+            not take, or a missing one it needs.
+    """
+    for field, name in ((method.key_field, KEY), (method.secret_field, SECRET)):
+        if field is not None and field in config:
+            raise validation_error(
+                f"config.{field}: send it as {name}", details={"field": f"config.{field}"}
+            )
+    opened = {**config, method.key_field: api_key}
+    if method.secret_field is None:
+        if api_secret is not None:
+            raise validation_error(
+                f"{SECRET}: this provider takes no secret with its key", details={"field": SECRET}
+            )
+    elif api_secret is None:
+        raise validation_error(f"{SECRET}: is required", details={"field": SECRET})
+    else:
+        opened[method.secret_field] = api_secret
+    return opened
+
+
+def stored_connection(
+    session: Session,
+    *,
+    owner: Owner,
+    type: str,
+    name: str,
+    description: str | None,
+    config: dict[str, Any],
+    options: dict[str, Any],
+) -> Connection:
+    """Add a connection whose config and options are checked; 409 if the name is taken."""
+    try:
+        return connections.create_connection(
+            session,
+            owner=owner,
+            type=type,
+            name=name,
+            description=description,
+            config=config,
+            options=options,
+        )
+    except connections.DuplicateName as error:
+        raise _duplicate(name) from error
+
+
+def renamed(session: Session, connection: Connection, name: str) -> None:
+    """Rename a connection; 409 if the owner has another of that name."""
+    try:
+        connections.rename_connection(session, connection, name)
+    except connections.DuplicateName as error:
+        raise _duplicate(name) from error
+
+
+def invalid_config(error: ConfigError) -> ApiError:
+    """400 INVALID_CONFIG for a refused config or options, naming the field."""
+    return ApiError(400, ErrorCode.INVALID_CONFIG, error.message, details=error.details)
+
+
+def _duplicate(name: str) -> ApiError:
+    return ApiError(
+        409,
+        ErrorCode.DUPLICATE_CONNECTION,
+        f"You already have a connection named {name!r}",
+        details={"name": name},
+    )

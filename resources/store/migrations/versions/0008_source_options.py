@@ -1,0 +1,28 @@
+"""a source's options (file size cap, chunk budget and overlap), as given
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sources") as batch_op:
+        # Existing sources take every option from their connection or the deployment.
+        batch_op.add_column(
+            sa.Column("options", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sources") as batch_op:
+        batch_op.drop_column("options")
