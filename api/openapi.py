@@ -1,7 +1,8 @@
 """The OpenAPI document as this API really behaves.
 
 FastAPI documents a 422 on every route; this API answers validation errors with 400
-VALIDATION_ERROR (documented on every route), so the 422s go. The bodies of `POST /sources`
+VALIDATION_ERROR (documented on every route), so those 422s go (a route's own 422, such as
+CONNECTION_TEST_FAILED, stays). The bodies of `POST /sources`
 and `POST /connections` are documented per connector type, with that type's own config and
 options JSON Schemas.
 """
@@ -19,6 +20,7 @@ from resources.connectors import connector_types
 from resources.connectors.base import ConnectorSpec
 from resources.connectors.registry import connection_schema
 
+FASTAPI_VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"
 # JSON Schema keywords of our connector specs that OpenAPI tools do not know.
 NON_STANDARD_KEYWORDS = ("$schema", "errorMessage")
 
@@ -31,7 +33,9 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
         )
         for path in schema["paths"].values():
             for operation in path.values():
-                operation.get("responses", {}).pop("422", None)
+                responses = operation.get("responses", {})
+                if FASTAPI_VALIDATION_ERROR in str(responses.get("422")):
+                    del responses["422"]
         components = schema.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from resources.connectors.base import HEADER_TOKEN_RE
 from resources.store.models import SyncType
 
 # Keys of a connection's free-form objects: far more than any connector takes.
@@ -418,8 +419,10 @@ class ApiKeyConnect(CamelModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str = Field(min_length=1, max_length=4096)
-    api_secret: str | None = Field(default=None, min_length=1, max_length=4096)
+    api_key: str = Field(min_length=1, max_length=4096, pattern=HEADER_TOKEN_RE)
+    api_secret: str | None = Field(
+        default=None, min_length=1, max_length=4096, pattern=HEADER_TOKEN_RE
+    )
     name: str | None = Field(
         default=None,
         min_length=1,

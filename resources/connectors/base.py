@@ -22,6 +22,16 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 HTTP_URL_RE = r"^https?://[^\x00-\x20\x7f-\x9f\s/?#]+(?:/[^\x00-\x20\x7f-\x9f\s?#]*)?$"
 # The auth method of connectors that take an API key or personal access token.
 API_KEY_METHOD = "apiKey"
+# A token or key as an HTTP header can carry it: visible ASCII, no spaces.
+HEADER_TOKEN_RE = r"^[\x21-\x7e]+$"
+# The JSON Schema of a token field, given its description.
+TOKEN_SCHEMA: Mapping[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": HEADER_TOKEN_RE,
+    "errorMessage": "must be visible ASCII characters without spaces",
+    "writeOnly": True,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

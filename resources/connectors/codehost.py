@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from resources.connectors.base import (
     HTTP_URL_RE,
     JSON_SCHEMA_DIALECT,
+    TOKEN_SCHEMA,
     Changes,
     CheckResult,
     CheckRun,
@@ -131,7 +132,7 @@ def config_schema(
                 "description": "The branch to sync. Default: the repository's default branch.",
             },
             **PATH_FILTER_PROPERTIES,
-            "token": {"type": "string", "minLength": 1, "writeOnly": True, "description": token},
+            "token": {**TOKEN_SCHEMA, "description": token},
             "apiUrl": {
                 "type": "string",
                 "pattern": HTTP_URL_RE,

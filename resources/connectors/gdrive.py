@@ -23,6 +23,7 @@ from typing import Any
 from resources.connectors.base import (
     HTTP_URL_RE,
     JSON_SCHEMA_DIALECT,
+    TOKEN_SCHEMA,
     BaseConnector,
     Changes,
     CheckResult,
@@ -85,9 +86,7 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
             ),
         },
         "token": {
-            "type": "string",
-            "minLength": 1,
-            "writeOnly": True,
+            **TOKEN_SCHEMA,
             "description": (
                 "An OAuth 2.0 access token with a Drive read scope (drive.readonly). "
                 "Until sources take Google connections, it is given here."

@@ -54,6 +54,10 @@ def test_bad_connections_are_refused_and_change_nothing(
     client = api.client()
     no_token = _create(client, github, config={"apiUrl": github.api_url})
     assert _error(no_token, 400, "INVALID_CONFIG")["details"]["field"] == "config.token"
+    # A token goes in an HTTP header: one it cannot carry is refused, and not echoed.
+    spaced = _create(client, github, config={"token": "tøken with spaces"})
+    error = _error(spaced, 400, "INVALID_CONFIG")
+    assert error["details"]["field"] == "config.token" and "tøken" not in spaced.text
     extra = _create(client, github, config={"token": "t", "owner": "acme"})
     assert _error(extra, 400, "INVALID_CONFIG")["details"]["field"] == "config.owner"
     local = _create(client, github, type="local", config={"path": "/"})

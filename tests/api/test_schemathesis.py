@@ -13,6 +13,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.auth import mint_token
 from tests.api.conftest import SECRET, ApiServer, create_local_source, notes_folder, run_server
+from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +21,9 @@ USER = "fuzzer"
 MAX_EXAMPLES = 60
 # Connectors check configs beyond their JSON Schema (globs compile, ~ expands), so a
 # schema-valid config may rightly get 400; every other check still runs on POST /sources.
-EXCLUDED = {"POST /sources": [positive_data_acceptance]}
+CALLBACK = "POST /connectors/{connector_type}/connect/callback"
+# The same for options, and only the provider knows which API keys it accepts.
+EXCLUDED = {"POST /sources": [positive_data_acceptance], CALLBACK: [positive_data_acceptance]}
 # Generated cases far outnumber seed 000's per-user limits; the limits have their own tests.
 GENEROUS = {
     "HEADWATER_RATE_LIMIT_DEFAULT": "100000/minute",
@@ -41,14 +44,24 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         yield server
 
 
+def _headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(SECRET, user=USER, ttl=timedelta(hours=1))}"}
+
+
 def test_api_conforms_to_its_schema(fuzzed: ApiServer) -> None:
     # Loaded from the running server; schemathesis' lazy pytest loader does not run on pytest 9.
     api_schema = schemathesis.openapi.from_url(f"{fuzzed.url}/openapi.json")
-    headers = {"Authorization": f"Bearer {mint_token(SECRET, user=USER, ttl=timedelta(hours=1))}"}
+    headers = _headers()
     # `ok()` raises on an operation schemathesis could not load: none is skipped silently.
     operations = [result.ok() for result in api_schema.get_all_operations()]
     labels = {operation.label for operation in operations}
-    assert {"POST /sources", "GET /sources/{source_id}/files", "GET /connectors"} <= labels
+    assert {
+        "POST /sources",
+        "GET /sources/{source_id}/files",
+        "GET /connectors",
+        "POST /connectors/{connector_type}/connect",
+        "POST /connectors/{connector_type}/connect/callback",
+    } <= labels
 
     for operation in operations:
 
@@ -67,6 +80,44 @@ def test_api_conforms_to_its_schema(fuzzed: ApiServer) -> None:
             )
 
         conforms()
+
+
+def test_api_key_onboarding_conforms_against_a_provider(
+    fuzzed: ApiServer, github: FakeGithubServer
+) -> None:
+    """Generated keys, names and options reach a (fake) GitHub: refusals, clashes and the
+    good key's 201 all answer as documented."""
+    api_schema = schemathesis.openapi.from_url(f"{fuzzed.url}/openapi.json")
+    operation = api_schema.find_operation_by_label(CALLBACK)
+    assert operation is not None
+    headers = _headers()
+
+    def at_github(case: schemathesis.Case) -> schemathesis.Case:
+        case.path_parameters = {"connector_type": "github"}
+        if isinstance(case.body, dict):
+            case.body["config"] = {"apiUrl": github.api_url}
+        return case
+
+    @given(case=operation.as_strategy().map(at_github))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def conforms(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            base_url=fuzzed.url, headers=headers, excluded_checks=EXCLUDED[CALLBACK]
+        )
+
+    conforms()
+    good = operation.Case(
+        path_parameters={"connector_type": "github"},
+        body={"apiKey": FAKE_TOKEN, "config": {"apiUrl": github.api_url}},
+        media_type="application/json",
+    )
+    assert good.call_and_validate(base_url=fuzzed.url, headers=headers).status_code == 201
+    assert len(github.api_requests()) > 1  # generated keys were tried at the provider
 
 
 def test_a_local_path_in_an_unknown_users_home_is_a_validation_error(fuzzed: ApiServer) -> None:
