@@ -5,10 +5,9 @@ Refusals are seed 002's: 400 INVALID_CONFIG naming the field, 409 DUPLICATE_CONN
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from api.errors import ApiError, ErrorCode, validation_error
 from resources.connectors import ConfigError
@@ -18,8 +17,6 @@ from resources.connectors.registry import validate_options
 from resources.settings import Settings
 from resources.source_configs import sealed_connection_config
 from resources.store import connections
-from resources.store.models import Connection
-from resources.store.owners import Owner
 from resources.vault import Vault, VaultError
 
 # Names of the credentials in the API-key onboarding's body (seed 001).
@@ -85,48 +82,20 @@ def api_key_config(
     return opened
 
 
-def stored_connection(
-    session: Session,
-    *,
-    owner: Owner,
-    type: str,
-    name: str,
-    description: str | None,
-    config: dict[str, Any],
-    options: dict[str, Any],
-) -> Connection:
-    """Add a connection whose config and options are checked; 409 if the name is taken."""
+@contextmanager
+def unique_name(name: str) -> Iterator[None]:
+    """Answer 409 DUPLICATE_CONNECTION when the owner already has a connection named `name`."""
     try:
-        return connections.create_connection(
-            session,
-            owner=owner,
-            type=type,
-            name=name,
-            description=description,
-            config=config,
-            options=options,
-        )
+        yield
     except connections.DuplicateName as error:
-        raise _duplicate(name) from error
-
-
-def renamed(session: Session, connection: Connection, name: str) -> None:
-    """Rename a connection; 409 if the owner has another of that name."""
-    try:
-        connections.rename_connection(session, connection, name)
-    except connections.DuplicateName as error:
-        raise _duplicate(name) from error
+        raise ApiError(
+            409,
+            ErrorCode.DUPLICATE_CONNECTION,
+            f"You already have a connection named {name!r}",
+            details={"name": name},
+        ) from error
 
 
 def invalid_config(error: ConfigError) -> ApiError:
     """400 INVALID_CONFIG for a refused config or options, naming the field."""
     return ApiError(400, ErrorCode.INVALID_CONFIG, error.message, details=error.details)
-
-
-def _duplicate(name: str) -> ApiError:
-    return ApiError(
-        409,
-        ErrorCode.DUPLICATE_CONNECTION,
-        f"You already have a connection named {name!r}",
-        details={"name": name},
-    )

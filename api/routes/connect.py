@@ -13,7 +13,7 @@ from api.connection_input import (
     api_key_config,
     checked_options,
     invalid_config,
-    stored_connection,
+    unique_name,
 )
 from api.connection_tests import test_report
 from api.deps import CurrentUser, RateLimited, SessionDep, StateDep
@@ -36,6 +36,7 @@ from resources.connectors.registry import (
     run_connection_test,
     validate_connection_config,
 )
+from resources.store import connections
 from resources.store.models import utcnow
 
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -128,15 +129,17 @@ def complete_api_key(
             f"The connection test failed: {result.message}",
             details=test_report(result).dump(),
         )
-    connection = stored_connection(
-        session,
-        owner=user.owner,
-        type=spec.type,
-        name=body.name or f"{spec.type} API key {secrets.token_hex(4)}",
-        description=body.description,
-        config=state.vault.seal(config, spec.secret_fields),
-        options=options,
-    )
+    name = body.name or f"{spec.type} API key {secrets.token_hex(4)}"
+    with unique_name(name):
+        connection = connections.create_connection(
+            session,
+            owner=user.owner,
+            type=spec.type,
+            name=name,
+            description=body.description,
+            config=state.vault.seal(config, spec.secret_fields),
+            options=options,
+        )
     connection.last_tested_at = utcnow()
     return ConnectedOut(connection_id=connection.id)
 

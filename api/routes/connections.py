@@ -7,13 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.connection_input import (
-    checked_config,
-    checked_options,
-    invalid_config,
-    renamed,
-    stored_connection,
-)
+from api.connection_input import checked_config, checked_options, invalid_config, unique_name
 from api.connection_tests import test_report, undecryptable_report
 from api.deps import CurrentUser, OwnedConnection, RateLimited, SessionDep, StateDep
 from api.errors import CONNECTION_MISSING, ERROR_RESPONSES, ApiError, ErrorCode, error_doc
@@ -58,15 +52,17 @@ def create_connection(
     """Store a connection; its config is checked against the type's connection fields, its
     options against the type's options schema."""
     config = checked_config(state.vault, body.type, body.config)
-    created = stored_connection(
-        session,
-        owner=user.owner,
-        type=body.type,
-        name=body.name,
-        description=body.description,
-        config=config,
-        options=checked_options(state.settings, body.type, body.options),
-    )
+    options = checked_options(state.settings, body.type, body.options)
+    with unique_name(body.name):
+        created = connections.create_connection(
+            session,
+            owner=user.owner,
+            type=body.type,
+            name=body.name,
+            description=body.description,
+            config=config,
+            options=options,
+        )
     return connection_view(created)
 
 
@@ -212,7 +208,8 @@ def _update(
             state.vault, connection.type, config, stored=connection.config
         )
         connection.status = ConnectionStatus.ACTIVE
-    renamed(session, connection, name)
+    with unique_name(name):
+        connections.rename_connection(session, connection, name)
     connection.description = description
     connection.options = options
 

@@ -19,6 +19,12 @@ pytestmark = pytest.mark.slow
 
 USER = "fuzzer"
 MAX_EXAMPLES = 60
+FUZZ = settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 # Connectors check configs beyond their JSON Schema (globs compile, ~ expands), so a
 # schema-valid config may rightly get 400; every other check still runs on POST /sources.
 CALLBACK = "POST /connectors/{connector_type}/connect/callback"
@@ -66,12 +72,7 @@ def test_api_conforms_to_its_schema(fuzzed: ApiServer) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
+        @FUZZ
         def conforms(case: schemathesis.Case) -> None:
             case.call_and_validate(
                 base_url=fuzzed.url,
@@ -99,12 +100,7 @@ def test_api_key_onboarding_conforms_against_a_provider(
         return case
 
     @given(case=operation.as_strategy().map(at_github))
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @FUZZ
     def conforms(case: schemathesis.Case) -> None:
         case.call_and_validate(
             base_url=fuzzed.url, headers=headers, excluded_checks=EXCLUDED[CALLBACK]

@@ -91,6 +91,10 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, repo: Path) -
     home = tmp_path / "home"
     refused = _headwater(home, "sources", "add", "git", "--config", '{"url": 5}', ok=False)
     assert "config.url" in refused.stderr
+    config = json.dumps({"url": str(repo)})
+    options = ("--options", '{"chunkMaxTokens": 16}')
+    too_small = _headwater(home, "sources", "add", "git", "--config", config, *options, ok=False)
+    assert "options.chunkMaxTokens" in too_small.stderr
     assert _json(home, "sources", "list")["total"] == 0
 
     created = _json(
@@ -105,3 +109,9 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, repo: Path) -
     assert failed["status"] == "failed" and "no-such-branch" in failed["error"]
     shown = _json(home, "sources", "show", created["source"]["id"])
     assert shown["status"] == "error" and shown["lastError"] == failed["error"]
+
+    tuned = _json(
+        home, "sources", "add", "git", "--config", config, "--options", '{"maxFileBytes": 9}'
+    )
+    shown = _json(home, "sources", "show", tuned["source"]["id"])
+    assert shown["options"] == {"maxFileBytes": 9, "chunkMaxTokens": 512, "chunkOverlapTokens": 64}

@@ -16,11 +16,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sources") as batch_op:
-        # Existing sources take every option from their connection or the deployment.
-        batch_op.add_column(
-            sa.Column("options", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-        )
+    # Existing sources take every option from their connection or the deployment.
+    op.add_column(
+        "sources",
+        sa.Column("options", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
+    )
 
 
 def downgrade() -> None:
