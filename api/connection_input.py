@@ -5,7 +5,7 @@ Refusals are seed 002's: 400 INVALID_CONFIG naming the field, 409 DUPLICATE_CONN
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,6 +17,7 @@ from resources.connectors.registry import validate_options
 from resources.settings import Settings
 from resources.source_configs import sealed_connection_config
 from resources.store import connections
+from resources.store.models import Source
 from resources.vault import Vault, VaultError
 
 # Names of the credentials in the API-key onboarding's body (seed 001).
@@ -47,12 +48,27 @@ def checked_config(
         ) from error
 
 
-def checked_options(settings: Settings, type: str, options: Any) -> dict[str, Any]:
-    """The options, if the type's options schema and bounds accept them (with the defaults)."""
+def checked_options(
+    settings: Settings, type: str, options: Any, *, sources: Sequence[Source] = ()
+) -> dict[str, Any]:
+    """A connection's options, if the type's options schema and bounds accept them, alone and
+    under the options of each of the `sources` that use it."""
+    defaults = PipelineOptions.from_settings(settings)
     try:
-        return validate_options(type, options, defaults=PipelineOptions.from_settings(settings))
+        valid = validate_options(type, options, defaults=defaults)
     except ConfigError as error:
         raise invalid_config(error) from error
+    for source in sources:
+        try:
+            validate_options(type, source.options, defaults=defaults, inherited=valid)
+        except ConfigError as error:
+            raise ApiError(
+                400,
+                ErrorCode.INVALID_CONFIG,
+                f"{error.message} for source {source.id}, which uses this connection",
+                details={**error.details, "sourceId": source.id},
+            ) from error
+    return valid
 
 
 def api_key_config(

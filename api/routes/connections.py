@@ -134,7 +134,7 @@ def delete_connection(
     connection: OwnedConnection, session: SessionDep, state: StateDep
 ) -> ConnectionDeletedOut:
     """Delete a connection that no source uses; its OAuth tokens are revoked where possible."""
-    using = connections.sources_using(session, connection.id)
+    using = [source.id for source in connections.sources_using(session, connection.id)]
     if using:
         raise ApiError(
             409,
@@ -202,7 +202,12 @@ def _update(
 ) -> None:
     """Apply a change, or answer 400/409 and change nothing."""
     if options != connection.options:
-        options = checked_options(state.settings, connection.type, options)
+        options = checked_options(
+            state.settings,
+            connection.type,
+            options,
+            sources=connections.sources_using(session, connection.id),
+        )
     if config is not None:
         connection.config = checked_config(
             state.vault, connection.type, config, stored=connection.config

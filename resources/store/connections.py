@@ -76,9 +76,9 @@ def rename_connection(session: Session, connection: Connection, name: str) -> No
         _flush_unique(session, connection, name)
 
 
-def sources_using(session: Session, connection_id: str) -> list[str]:
-    """Ids of the sources that take their credentials from the connection."""
-    return list(session.scalars(select(Source.id).where(Source.connection_id == connection_id)))
+def sources_using(session: Session, connection_id: str) -> Sequence[Source]:
+    """The sources that take their credentials (and options) from the connection."""
+    return session.scalars(select(Source).where(Source.connection_id == connection_id)).all()
 
 
 def delete_connection(session: Session, connection: Connection) -> None:

@@ -142,11 +142,16 @@ def test_connection_options_are_checked_and_inherited(
     assert (
         _error(clash, 400, "VALIDATION_ERROR")["details"]["field"] == "options.chunkOverlapTokens"
     )
-    made = client.post("/sources", json={**source, "options": {"maxFileBytes": 1234}})
+    own = {"maxFileBytes": 1234, "chunkOverlapTokens": 90}
+    made = client.post("/sources", json={**source, "options": own})
     assert made.status_code == 201, made.text
-    shown = client.get(f"/sources/{made.json()['source']['id']}").json()
-    assert shown["options"] == {
-        "maxFileBytes": 1234,
-        "chunkMaxTokens": 100,
-        "chunkOverlapTokens": 10,
-    }
+    source_id = made.json()["source"]["id"]
+    shown = client.get(f"/sources/{source_id}").json()
+    assert shown["options"] == {**own, "chunkMaxTokens": 100}
+
+    # A budget below the overlap that source keeps is refused, naming the source.
+    shrunk = client.patch(url, json={"options": {"chunkMaxTokens": 80}})
+    error = _error(shrunk, 400, "INVALID_CONFIG")
+    assert error["details"]["field"] == "options.chunkOverlapTokens"
+    assert error["details"]["sourceId"] == source_id
+    assert client.get(f"/sources/{source_id}").json()["options"]["chunkMaxTokens"] == 100

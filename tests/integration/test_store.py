@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from resources.metadata import MetadataStore
 from resources.store import jobs, sources, webhooks
@@ -176,15 +176,20 @@ def test_enqueue_joins_a_waiting_job_and_upgrades_it_to_full(store: MetadataStor
         assert after.id != first.id and after.type is SyncType.INCREMENTAL
 
 
-def test_migrating_a_filled_sqlite_store_keeps_every_row(tmp_path: Path) -> None:
-    """Batch migrations rebuild `sources`; the jobs that reference it must survive."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = make_engine(url)
+def _sqlite_store_at(tmp_path: Path, revision: str) -> Engine:
+    """A SQLite store migrated up to `revision` only."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
+        command.upgrade(config, revision)
+    return engine
+
+
+def test_migrating_a_filled_sqlite_store_keeps_every_row(tmp_path: Path) -> None:
+    """Batch migrations rebuild `sources`; the jobs that reference it must survive."""
+    engine = _sqlite_store_at(tmp_path, "0003")
     sessions = make_session_factory(engine)
     with sessions() as session, session.begin():
         session.execute(
@@ -206,6 +211,24 @@ def test_migrating_a_filled_sqlite_store_keeps_every_row(tmp_path: Path) -> None
     with sessions() as session:
         assert session.execute(text("SELECT id FROM sync_jobs")).scalars().all() == ["j1"]
         assert session.execute(text("SELECT connection_id FROM sources")).scalar() is None
+        assert session.execute(text("SELECT options FROM sources")).scalar() == "{}"
+
+
+def test_free_form_connection_options_are_dropped_for_checked_ones(tmp_path: Path) -> None:
+    engine = _sqlite_store_at(tmp_path, "0007")
+    sessions = make_session_factory(engine)
+    with sessions() as session, session.begin():
+        session.execute(
+            text(
+                "INSERT INTO connections (id, owner_id, type, name, config, options, status,"
+                " created_at, updated_at) VALUES ('c1', 'alice', 'github', 'gh', '{}',"
+                " '{\"note\": \"free text\"}', 'active', :now, :now)"
+            ),
+            {"now": datetime.now(UTC)},
+        )
+    migrate(engine)
+    with sessions() as session:
+        assert session.execute(text("SELECT options FROM connections")).scalar() == "{}"
 
 
 def _delivery(store: MetadataStore, delivery_id: str, *, attempt: int | None) -> tuple[str, bool]:

@@ -1,4 +1,4 @@
-"""a source's options (file size cap, chunk budget and overlap), as given
+"""a source's options (file size cap, chunk budget and overlap); connections' options checked
 
 Revision ID: 0008
 Revises: 0007
@@ -21,6 +21,9 @@ def upgrade() -> None:
         "sources",
         sa.Column("options", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
     )
+    # Connections' options were free-form and did nothing; from now on they are source
+    # options that their sources inherit, validated on write, so none may linger unchecked.
+    op.execute("UPDATE connections SET options = '{}'")
 
 
 def downgrade() -> None:
