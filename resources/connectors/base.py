@@ -7,7 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
@@ -35,6 +35,9 @@ class ConnectorSpec:
         auth_methods: How it authenticates: `none`, `token`, `oauth2`, ...
         connection_fields: Config keys a connection may hold for its sources (credentials
             and endpoints); empty when the type takes no connection.
+        oauth_provider: The OAuth provider (`resources/oauth/providers.py`) whose
+            connections can serve its sources, handing the connector their access token as
+            `token`; None when the type takes no OAuth connection.
     """
 
     type: str
@@ -46,6 +49,7 @@ class ConnectorSpec:
     capabilities: tuple[str, ...]
     auth_methods: tuple[str, ...]
     connection_fields: tuple[str, ...] = ()
+    oauth_provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +253,42 @@ class HookManager(Protocol):
 
     def delete_hook(self, hook_id: str) -> None:
         """Remove the webhook `hook_id`; one already gone is not an error."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchChannel:
+    """A push-notification channel on a source's changes, as Headwater stores it.
+
+    Attributes:
+        channel_id: The id chosen when opening it (Drive's `X-Goog-Channel-ID`).
+        token: The secret sent back with every message (stored sealed).
+        resource_id: The provider's id of the watched resource; None until opened.
+        expiration: When the provider stops sending; None until opened.
+    """
+
+    channel_id: str
+    token: str
+    resource_id: str | None = None
+    expiration: datetime | None = None
+
+
+@runtime_checkable
+class ChangeWatcher(Protocol):
+    """A connector whose provider can push a notification whenever the source changes."""
+
+    def watch(self, *, address: str, channel_id: str, token: str, ttl: timedelta) -> WatchChannel:
+        """Open a channel that posts to `address` on every change, for about `ttl`.
+
+        Store `channel_id` and `token` first: the provider may post before this returns.
+
+        Raises:
+            ConnectorError: The provider refused or failed.
+        """
+        ...
+
+    def stop_watch(self, *, channel_id: str, resource_id: str) -> None:
+        """Stop a channel; one the provider no longer knows is not an error."""
         ...
 
 

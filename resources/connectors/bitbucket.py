@@ -60,6 +60,7 @@ SPEC = ConnectorSpec(
     secret_fields=("token",),
     capabilities=("read", "incremental", "deletions", "renames", "check", "metadata"),
     auth_methods=("token", "none"),
+    connection_fields=("token", "apiUrl", "gitUrl"),
 )
 
 
@@ -95,12 +96,23 @@ class BitbucketConnector(CodeHostConnector):
     git_username = GIT_USERNAME
     branches_path = "/refs/branches"
     hook_id_field = "uuid"
+    user_name_field = "display_name"
+    repositories_path = "/repositories"
+    repository_template = "/repositories/{sample}"
 
-    def repository_path(self) -> str:
+    @classmethod
+    def repositories_params(cls, count: int) -> dict[str, str | int]:
+        """Repositories the token's user is a member of, the most recently updated first."""
+        return {"role": "member", "sort": "-updated_on", "pagelen": count}
+
+    @classmethod
+    def repository_path(cls, full_name: str) -> str:
         """`/repositories/WORKSPACE/SLUG`."""
-        return f"/repositories/{quote(self.owner)}/{quote(self.repo_name)}"
+        workspace, _, slug = full_name.partition("/")
+        return f"/repositories/{quote(workspace)}/{quote(slug)}"
 
-    def about(self, body: Mapping[str, Any]) -> About:
+    @classmethod
+    def about(cls, body: Mapping[str, Any]) -> About:
         """See `CodeHostConnector.about`; the default branch is `mainbranch.name`."""
         private = bool(body.get("is_private"))
         links = body.get("links") or {}
