@@ -32,8 +32,8 @@ from resources.embedders import EmbedderResource
 from resources.lake import Lake, LakeVersion
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
-from resources.source_configs import source_connector_config
-from resources.store import sources
+from resources.source_credentials import connector_config
+from resources.store.engine import session_factory
 from resources.vault import VaultResource
 
 GROUP = "ingestion"
@@ -117,19 +117,16 @@ def raw_files(
 ) -> dg.MaterializeResult:
     """Fetch what changed since the stored cursor (everything on a full sync)."""
     source_id = context.partition_key
-    with store.session() as session:
-        source = sources.get_source(session, source_id)
-        if source is None:
-            raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
-        source_type = source.type
-        source_config = source_connector_config(vault.get_vault(), source)
+    found = connector_config(session_factory(store.database_url), vault.get_vault(), source_id)
+    if found is None:
+        raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
     progress = _progress(context, store, "raw_files")
     started = time.perf_counter()
     version, report = build_raw_files(
         lake=lake,
         source_id=source_id,
-        source_type=source_type,
-        config=source_config,
+        source_type=found.type,
+        config=found.config,
         workdir=pipeline.workdir(source_id),
         full=config.full,
         max_file_bytes=pipeline.max_file_bytes,

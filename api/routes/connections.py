@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.connection_tests import test_report, undecryptable_report
+from api.connection_tests import test_report, token_refused_report, undecryptable_report
 from api.deps import CurrentUser, OwnedConnection, RateLimited, SessionDep, StateDep
 from api.errors import (
     CONNECTION_MISSING,
@@ -25,12 +25,15 @@ from api.schemas import (
     ConnectionReplace,
     ConnectionTestOut,
 )
-from resources.connectors import ConfigError, connector_class
+from resources.connectors import ConfigError, ConnectorError
 from resources.connectors.base import ConnectionTester
+from resources.connectors.registry import connection_connector
 from resources.oauth.providers import provider
 from resources.oauth.tokens import revoke
-from resources.source_configs import opened_config, sealed_connection_config, shown_config
+from resources.source_configs import sealed_connection_config, shown_connection_config
+from resources.source_credentials import connection_fields
 from resources.store import connections
+from resources.store.engine import session_factory
 from resources.store.models import Connection, ConnectionStatus, utcnow
 from resources.vault import Vault, VaultError
 
@@ -121,7 +124,7 @@ def patch_connection(
         name=body.name if body.name is not None else connection.name,
         description=body.description if "description" in sent else connection.description,
         config=(
-            {**shown_config(connection.type, connection.config), **body.config}
+            {**shown_connection_config(connection), **body.config}
             if body.config is not None
             else None
         ),
@@ -156,21 +159,33 @@ def delete_connection(
 def test_connection(
     connection: OwnedConnection, session: SessionDep, state: StateDep
 ) -> ConnectionTestOut:
-    """Connect with the stored credentials, list a few items and read a sample, timed."""
-    tester = connector_class(connection.type)
-    if not issubclass(tester, ConnectionTester):
+    """Connect with the stored credentials, list a few items and read a sample, timed.
+
+    An OAuth connection's access token is refreshed first when it is about to expire; a
+    refused refresh marks it `needs_reauth`.
+    """
+    try:
+        tester = connection_connector(connection.type, oauth=connection.oauth is not None)
+    except ConfigError:
+        tester = None
+    if tester is None or not issubclass(tester, ConnectionTester):
         raise ApiError(
             400,
             ErrorCode.INVALID_CONFIG,
             f"{connection.type!r} connections cannot be tested on their own",
             details={"field": "type"},
         )
+    sessions = session_factory(state.settings.resolved_database_url)
     try:
-        config = opened_config(state.vault, connection.type, connection.config)
+        config = connection_fields(sessions, state.vault, connection)
     except VaultError as error:
         connection.status = ConnectionStatus.CREDENTIALS_INVALID
         connection.last_error = str(error)
         return undecryptable_report(str(error))
+    except ConnectorError as error:  # the OAuth refresh failed (needs_reauth is stored)
+        connection.last_tested_at = utcnow()
+        connection.last_error = error.message
+        return token_refused_report(error, provider=connection.type)
     result = tester.test_connection(config)
     connection.last_tested_at = utcnow()
     connection.last_error = None if result.ok else result.message
@@ -185,11 +200,7 @@ def connection_view(connection: Connection) -> ConnectionOut:
         type=connection.type,
         name=connection.name,
         description=connection.description,
-        # OAuth connections keep their tokens in `oauth`, never shown; their type may be a
-        # provider without a connector yet (gitlab, google, ...).
-        config={}
-        if connection.oauth is not None
-        else shown_config(connection.type, connection.config),
+        config=shown_connection_config(connection),
         options=connection.options,
         status=connection.status.value,
         last_error=connection.last_error,
@@ -209,11 +220,16 @@ def _update(
     config: dict[str, Any] | None,
     options: dict[str, Any],
 ) -> None:
-    """Apply a change, or answer 400/409 and change nothing."""
+    """Apply a change, or answer 400/409 and change nothing.
+
+    New credentials make a connection `active` again; an OAuth connection's come only from
+    its provider (its config holds endpoints), so its status stays as it is.
+    """
+    oauth = connection.oauth is not None
     if config is not None:
         try:
             sealed = sealed_connection_config(
-                vault, connection.type, config, stored=connection.config
+                vault, connection.type, config, stored=connection.config, oauth=oauth
             )
         except ConfigError as error:
             raise _invalid(error) from error
@@ -225,7 +241,8 @@ def _update(
                 details={"field": "config"},
             ) from error
         connection.config = sealed
-        connection.status = ConnectionStatus.ACTIVE
+        if not oauth:
+            connection.status = ConnectionStatus.ACTIVE
     try:
         connections.rename_connection(session, connection, name)
     except connections.DuplicateName as error:

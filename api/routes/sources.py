@@ -189,13 +189,8 @@ def _sealed_source_config(
     connection = connections.get_connection(session, body.connection_id, owner=user.owner)
     if connection is None:
         raise connection_not_found(body.connection_id)
-    if connection.type != body.type:
-        raise validation_error(
-            f"connectionId: a {connection.type} connection cannot serve a {body.type} source",
-            details={"field": "connectionId"},
-        )
     try:
-        return sealed_source_config_with(state.vault, body.type, body.config, connection.config)
+        return sealed_source_config_with(state.vault, body.type, body.config, connection)
     except ConfigError as error:
         raise validation_error(error.message, details=error.details) from error
     except VaultError as error:
