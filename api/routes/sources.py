@@ -42,18 +42,14 @@ from api.state import AppState
 from api.views import source_view, webhook_setup
 from resources import dagster_runs
 from resources.connectors import ConfigError
-from resources.source_configs import (
-    sealed_config,
-    sealed_source_config_with,
-    source_connector_config,
-)
+from resources.source_configs import sealed_config, sealed_source_config_with
 from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
 from resources.store import connections, jobs, sources
+from resources.store.engine import session_factory, transaction
 from resources.store.models import SyncType
 from resources.vault import VaultError
-from resources.webhooks.registration import register_hook, remove_hook
-from resources.webhooks.setup import issue_secret, webhook_url
+from resources.webhooks.subscriptions import subscribe, unsubscribe
 
 # How long a delete waits for a terminated run to stop before dropping its data.
 CANCEL_WAIT_S = 15.0
@@ -83,7 +79,6 @@ def list_sources(
 @router.post("", status_code=201, responses=CONNECTION_MISSING)
 def create_source(
     body: SourceCreate,
-    session: SessionDep,
     user: CurrentUser,
     instance: InstanceDep,
     state: StateDep,
@@ -91,37 +86,38 @@ def create_source(
 ) -> SourceCreatedOut:
     """Connect a source (config checked against its connector's schema) and queue a full sync.
 
-    With `connectionId`, the credentials come from that connection (of the same type).
-    A code-host source gets a webhook secret; the answer shows it, once, with the URL.
+    With `connectionId`, the credentials come from that connection (of the same type, or an
+    OAuth connection of the type's provider). Once the source is stored, a code-host source
+    gets a webhook secret (shown once, with the URL, unless Headwater registered the hook)
+    and a Google Drive source a push channel.
     """
-    config = _sealed_source_config(body, session, user, state)
-    source = sources.create_source(
-        session,
-        owner_id=user.id,
-        tenant_id=user.tenant,
-        type=body.type,
-        name=body.name or sources.default_name(body.type, config),
-        config=config,
-        connection_id=body.connection_id,
-    )
-    secret = issue_secret(state.vault, source)
-    if secret is not None:
-        source.webhook_hook_id = register_hook(
-            source.type,
-            source_connector_config(state.vault, source),
-            url=webhook_url(public_url, source.type),
-            secret=secret,
+    sessions = session_factory(state.settings.resolved_database_url)
+    with transaction(sessions) as session:
+        config = _sealed_source_config(body, session, user, state)
+        source = sources.create_source(
+            session,
+            owner_id=user.id,
+            tenant_id=user.tenant,
+            type=body.type,
+            name=body.name or sources.default_name(body.type, config),
+            config=config,
+            connection_id=body.connection_id,
         )
-    job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
+        job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
     dagster_runs.add_partition(instance, source.id)
+    subscription = subscribe(
+        sessions,
+        state.vault,
+        source.id,
+        public_url=public_url,
+        channel_ttl=state.settings.push_channel_ttl,
+    )
     return SourceCreatedOut(
         source=SourceSummaryOut(
             id=source.id, type=source.type, name=source.name, status=source.status.value
         ),
         sync_job=QueuedJobOut(id=job.id, status=job.status.value),
-        webhook=webhook_setup(
-            public_url, source.type, secret, registered=source.webhook_hook_id is not None
-        ),
+        webhook=webhook_setup(subscription),
     )
 
 
@@ -139,13 +135,9 @@ def delete_source(
     instance: InstanceDep,
     state: StateDep,
 ) -> SourceDeletedOut:
-    """Disconnect a source: stop its runs, drop its partition, jobs, lake data and webhook."""
-    if source.webhook_hook_id is not None:
-        remove_hook(
-            source.type,
-            source_connector_config(state.vault, source),
-            hook_id=source.webhook_hook_id,
-        )
+    """Disconnect a source: remove its webhook or push channel, stop its runs, drop its
+    partition, jobs and lake data."""
+    unsubscribe(session_factory(state.settings.resolved_database_url), state.vault, source.id)
     removed = source_stats(lake, source.id)
     runs = dagster_runs.unfinished_runs(instance, source_id=source.id)
     dagster_runs.cancel_runs(instance, runs, wait_s=CANCEL_WAIT_S)
