@@ -185,22 +185,27 @@ def _openapi(provider: Provider) -> dict[str, Any]:
     if provider.attempt_header:
         described[provider.attempt_header] = "The attempt number (recorded)."
     return {
-        "parameters": [
-            {
-                "name": name,
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": text,
-            }
-            for name, text in described.items()
-        ],
+        "parameters": _header_parameters(described),
         "requestBody": {
             "required": True,
             "description": f"The {provider.name} webhook payload (at most 25 MiB).",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
     }
+
+
+def _header_parameters(described: dict[str, str]) -> list[dict[str, Any]]:
+    """OpenAPI parameters of optional request headers: name -> what it carries."""
+    return [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": text,
+        }
+        for name, text in described.items()
+    ]
 
 
 for _provider in PROVIDERS.values():
@@ -231,18 +236,7 @@ DRIVE_HEADERS = {
 @router.post(
     f"/{drive.PROVIDER}",
     summary="Receive a Google Drive push notification",
-    openapi_extra={
-        "parameters": [
-            {
-                "name": name,
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": text,
-            }
-            for name, text in DRIVE_HEADERS.items()
-        ]
-    },
+    openapi_extra={"parameters": _header_parameters(DRIVE_HEADERS)},
 )
 async def receive_gdrive_notification(request: Request, state: StateDep) -> WebhookReceivedOut:
     """Verified by `X-Goog-Channel-Token` against the channel named by `X-Goog-Channel-ID`

@@ -46,6 +46,8 @@ INDEX_FILE = "gdrive-index.json"
 INDEX_FORMAT = 1
 CHECK_SAMPLE = 10
 CONNECTION_TEST_SAMPLE = 5
+# Calls made while an API request waits (connection tests, channels): they wait little.
+INTERACTIVE_RETRY = RetryPolicy(attempts=2, backoff_s=0.5, rate_limit_wait_s=1.0, max_wait_s=2.0)
 
 # Refusals that concern one file only: the sync goes on without it.
 FILE_ERROR_STATUSES = frozenset({400, 403, 404})
@@ -168,6 +170,14 @@ class GdriveConnector(BaseConnector):
             retry=retry,
             sleep=sleep,
         )
+        # Channels are best effort (the renewal schedule tries again).
+        self.channel_api = DriveApi(
+            _api_url(config),
+            token=str(config["token"]),
+            all_drives=self.include_shared,
+            retry=INTERACTIVE_RETRY,
+            sleep=sleep,
+        )
 
     @classmethod
     def test_connection(cls, config: Mapping[str, Any]) -> CheckResult:
@@ -176,7 +186,9 @@ class GdriveConnector(BaseConnector):
         Args:
             config: A connection's fields: `token`, and `apiUrl` for tests and proxies.
         """
-        api = DriveApi(_api_url(config), token=str(config["token"]), all_drives=True)
+        api = DriveApi(
+            _api_url(config), token=str(config["token"]), all_drives=True, retry=INTERACTIVE_RETRY
+        )
         run = CheckRun()
         found: dict[str, Any] = {"apiUrl": api.api_url}
         listed: list[DriveFile] = []
@@ -316,8 +328,8 @@ class GdriveConnector(BaseConnector):
             The channel with Drive's resource id and actual expiration.
         """
         expiration_ms = int((datetime.now(UTC) + ttl).timestamp() * 1000)
-        body = self.api.watch_changes(
-            self.api.start_page_token(),
+        body = self.channel_api.watch_changes(
+            self.channel_api.start_page_token(),
             {
                 "id": channel_id,
                 "type": "web_hook",
@@ -336,13 +348,14 @@ class GdriveConnector(BaseConnector):
     def stop_watch(self, *, channel_id: str, resource_id: str) -> None:
         """Stop a channel (channels.stop); one Drive no longer knows is not an error."""
         try:
-            self.api.stop_channel(channel_id, resource_id)
+            self.channel_api.stop_channel(channel_id, resource_id)
         except SourceUnavailable:
             logger.info("Drive channel %s was already stopped", channel_id)
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP clients."""
         self.api.close()
+        self.channel_api.close()
 
     def _root_folder(self) -> DriveFile:
         try:

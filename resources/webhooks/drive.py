@@ -37,7 +37,7 @@ from resources.webhooks.ingest import (
 
 PROVIDER = "gdrive"
 MAX_CHANNEL_ID_CHARS = 64  # Drive's limit, and the column's
-MAX_MESSAGE_NUMBER = 2**63 - 1
+MAX_MESSAGE_DIGITS = 18  # a number that fits a 64-bit integer, whatever its digits
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +67,7 @@ class Notification:
         """Read a notification from its (any case) headers."""
         lowered = {name.lower(): value for name, value in headers.items()}
         number = lowered.get(MESSAGE_NUMBER_HEADER.lower(), "")
-        plain = number.isascii() and number.isdigit() and int(number) <= MAX_MESSAGE_NUMBER
+        plain = number.isascii() and number.isdigit() and len(number) <= MAX_MESSAGE_DIGITS
         return cls(
             headers=lowered,
             channel_id=lowered.get(CHANNEL_ID_HEADER.lower()),

@@ -45,6 +45,7 @@ from tests.fakes.oauth_server import (
     FakeOAuthServer,
     running_oauth_server,
 )
+from tests.oauth_connections import expiring_connection
 from tests.runs import sync_source, table
 
 pytestmark = pytest.mark.slow
@@ -560,27 +561,6 @@ def google(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOAuthServer]:
         yield server
 
 
-def _oauth_connection(store: MetadataStore, vault: Vault, drive: FakeDrive) -> str:
-    """A Google OAuth connection whose access token expires within the refresh margin."""
-    with store.session() as session:
-        connection = connections.create_connection(
-            session,
-            owner=Owner("alice"),
-            type="google",
-            name="google (OAuth)",
-            description=None,
-            config=sealed_connection_config(vault, "google", {"apiUrl": drive.api_url}, oauth=True),
-            options={},
-        )
-        connection.oauth = {
-            "provider": "google",
-            "scopes": ["https://www.googleapis.com/auth/drive.readonly"],
-            **vault.seal({"accessToken": STALE_TOKEN, "refreshToken": REFRESH_TOKEN}, TOKEN_FIELDS),
-        }
-        connection.token_expires_at = utcnow() + timedelta(seconds=30)
-        return connection.id
-
-
 def test_a_source_on_a_google_oauth_connection_syncs_with_refreshed_tokens(
     drive: FakeDrive, team: Team, headwater_home: Path, google: FakeOAuthServer
 ) -> None:
@@ -589,7 +569,14 @@ def test_a_source_on_a_google_oauth_connection_syncs_with_refreshed_tokens(
     store = MetadataStore(database_url=settings.resolved_database_url)
     lake = Lake(url=settings.resolved_data_url)
     vault = Vault.from_settings(settings)
-    connection_id = _oauth_connection(store, vault, drive)
+    connection_id = expiring_connection(
+        store,
+        vault,
+        provider="google",
+        access_token=STALE_TOKEN,
+        refresh_token=REFRESH_TOKEN,
+        config=sealed_connection_config(vault, "google", {"apiUrl": drive.api_url}, oauth=True),
+    )
     with store.session() as session:
         connection = connections.get_connection(session, connection_id, owner=Owner("alice"))
         assert connection is not None
