@@ -114,7 +114,11 @@ class SourceCreate(CamelModel):
     connection_id: str | None = Field(
         default=None,
         max_length=64,
-        description="A connection of the same type whose credentials the source uses.",
+        description=(
+            "A connection whose credentials the source uses: one of the same type, or an "
+            "OAuth connection of the type's provider (`google` for `gdrive`), whose access "
+            "token is refreshed before it expires."
+        ),
     )
 
 
