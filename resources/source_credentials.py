@@ -64,11 +64,10 @@ def connector_config(
             return None
         found = ConnectorConfig(type=source.type, config=source_connector_config(vault, source))
         connection = source.connection
-        oauth = connection is not None and connection.oauth is not None
-        connection_id, provider_name = (connection.id, connection.type) if connection else ("", "")
-    if oauth:
+        oauth = connection if connection is not None and connection.oauth is not None else None
+    if oauth is not None:  # outside the transaction: a refresh commits on its own
         found.config[OAUTH_TOKEN_FIELD] = oauth_access_token(
-            sessions, vault, connection_id=connection_id, provider_name=provider_name
+            sessions, vault, connection_id=oauth.id, provider_name=oauth.type
         )
     return found
 
