@@ -13,7 +13,7 @@ from api.errors import ApiError, ErrorCode, validation_error
 from resources.connectors import ConfigError
 from resources.connectors.base import ApiKeyAuth
 from resources.connectors.options import PipelineOptions
-from resources.connectors.registry import validate_options
+from resources.connectors.registry import connection_connector, validate_options
 from resources.settings import Settings
 from resources.source_configs import sealed_connection_config
 from resources.store import connections
@@ -25,18 +25,24 @@ KEY, SECRET = "apiKey", "apiSecret"
 
 
 def checked_config(
-    vault: Vault, type: str, config: Mapping[str, Any], *, stored: Mapping[str, Any] | None = None
+    vault: Vault,
+    type: str,
+    config: Mapping[str, Any],
+    *,
+    stored: Mapping[str, Any] | None = None,
+    oauth: bool = False,
 ) -> dict[str, Any]:
     """The config validated against the type's connection fields, secrets sealed.
 
     Args:
         vault: The vault.
-        type: The connector type.
+        type: The connection's type (a provider for OAuth connections).
         config: The config as received.
         stored: The stored config when updating (a masked secret keeps its value).
+        oauth: Whether it is an OAuth connection (its config holds endpoints only).
     """
     try:
-        return sealed_connection_config(vault, type, config, stored=stored)
+        return sealed_connection_config(vault, type, config, stored=stored, oauth=oauth)
     except ConfigError as error:
         raise invalid_config(error) from error
     except VaultError as error:
@@ -49,12 +55,18 @@ def checked_config(
 
 
 def checked_options(
-    settings: Settings, type: str, options: Any, *, sources: Sequence[Source] = ()
+    settings: Settings,
+    type: str,
+    options: Any,
+    *,
+    sources: Sequence[Source] = (),
+    oauth: bool = False,
 ) -> dict[str, Any]:
     """A connection's options, if the type's options schema and bounds accept them, alone and
-    under the options of each of the `sources` that use it."""
+    under the options of each of the `sources` that use it (`oauth`: see `checked_config`)."""
     defaults = PipelineOptions.from_settings(settings)
     try:
+        type = connection_connector(type, oauth=oauth).spec.type
         valid = validate_options(type, options, defaults=defaults)
     except ConfigError as error:
         raise invalid_config(error) from error

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from api.schemas import ConnectionProbeOut, ConnectionStepOut, ConnectionTestOut, TestIssueOut
-from resources.connectors.base import CheckResult
+from resources.connectors.base import CheckResult, ConnectorError
+from resources.source_credentials import ReauthorizationNeeded
 
 SUCCESS, FAILED = "success", "failed"
 # What to do about a refusal, by the HTTP status the provider answered.
 ADVICE_BY_STATUS = {
     401: "Create a new token (this one is wrong, expired or revoked) and update the connection.",
-    403: "Give the token the scopes it needs to read repositories, or wait for the rate limit.",
+    403: "Give the token the read scopes it needs, or wait for the rate limit.",
     404: "Check the API URL, and that the token's account can see the resource.",
     429: "The provider is rate limiting: test again after the reset time.",
 }
@@ -17,6 +18,8 @@ UNREACHABLE_ADVICE = "Check the API URL and that the provider is reachable from 
 UNDECRYPTABLE_ADVICE = (
     "Re-enter the credentials: none of the configured encryption keys opens the stored ones."
 )
+REAUTHORIZE_ADVICE = "Connect again through GET /oauth/{provider}: the provider refused the token."
+TOKEN_ENDPOINT_ADVICE = "Test again later: the provider's token endpoint did not answer."
 
 
 def test_report(result: CheckResult) -> ConnectionTestOut:
@@ -59,15 +62,26 @@ def test_report(result: CheckResult) -> ConnectionTestOut:
 
 def undecryptable_report(message: str) -> ConnectionTestOut:
     """The answer when the stored secrets cannot be opened: nothing was tried."""
+    return _unusable_report(message, error_code="CREDENTIALS_INVALID", advice=UNDECRYPTABLE_ADVICE)
+
+
+def token_refused_report(error: ConnectorError, *, provider: str) -> ConnectionTestOut:
+    """The answer when an OAuth connection's token could not be refreshed: nothing was tried."""
+    if isinstance(error, ReauthorizationNeeded):
+        advice = REAUTHORIZE_ADVICE.format(provider=provider)
+        return _unusable_report(error.message, error_code="NEEDS_REAUTH", advice=advice)
+    return _unusable_report(
+        error.message, error_code="CONNECTION_TEST_FAILED", advice=TOKEN_ENDPOINT_ADVICE
+    )
+
+
+def _unusable_report(message: str, *, error_code: str, advice: str) -> ConnectionTestOut:
     return ConnectionTestOut(
         success=False,
         connection_test=ConnectionProbeOut(
-            status=FAILED,
-            response_time_ms=0.0,
-            message=message,
-            error_code="CREDENTIALS_INVALID",
+            status=FAILED, response_time_ms=0.0, message=message, error_code=error_code
         ),
         operations_test={},
-        recommendations=[UNDECRYPTABLE_ADVICE],
-        issues=[TestIssueOut(severity="error", message=message, resolution=UNDECRYPTABLE_ADVICE)],
+        recommendations=[advice],
+        issues=[TestIssueOut(severity="error", message=message, resolution=advice)],
     )

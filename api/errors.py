@@ -129,7 +129,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: error_doc(
         "UNAUTHORIZED: the signature (or token) header is missing, or no source of the "
-        "payload's repository has a secret that verifies it. Only an audit entry is kept."
+        "payload's repository has a secret that verifies it (Drive: no channel of that id, "
+        "or its token does not match). Only an audit entry is kept."
     ),
     413: error_doc("PAYLOAD_TOO_LARGE: the body is over 25 MiB (GitHub's cap)."),
     500: ERROR_RESPONSES[500],

@@ -120,7 +120,11 @@ class SourceCreate(CamelModel):
     connection_id: str | None = Field(
         default=None,
         max_length=64,
-        description="A connection of the same type whose credentials the source uses.",
+        description=(
+            "A connection whose credentials the source uses: one of the same type, or an "
+            "OAuth connection of the type's provider (`google` for `gdrive`), whose access "
+            "token is refreshed before it expires."
+        ),
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
@@ -147,18 +151,25 @@ class QueuedJobOut(CamelModel):
 
 
 class WebhookSetupOut(CamelModel):
-    """Where a code host should deliver push events, signed with `secret`: shown only once."""
+    """Where the provider delivers the source's changes: a code host's push events, signed
+    with `secret` (shown only once), or Google Drive's push notifications."""
 
     url: str
     secret: str | None = Field(
-        description="Set the hook up with this secret; null once Headwater registered it."
+        description=(
+            "Set the code-host hook up with this secret; null once Headwater registered it, "
+            "and for Drive (its channel token stays with Headwater)."
+        )
     )
-    registered: bool = Field(description="Whether Headwater created the hook at the provider.")
+    registered: bool = Field(
+        description="Whether Headwater set it up at the provider (a hook, or a Drive channel)."
+    )
 
 
 class SourceCreatedOut(CamelModel):
-    """`POST /sources`: the new source, its first (queued) full sync, and for code hosts the
-    webhook to set up by hand."""
+    """`POST /sources`: the new source, its first (queued) full sync, and where its changes
+    are delivered (code hosts: the webhook, to set up by hand unless registered; Google
+    Drive: its push channel)."""
 
     source: SourceSummaryOut
     sync_job: QueuedJobOut

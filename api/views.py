@@ -18,7 +18,7 @@ from resources.lake import Lake
 from resources.source_configs import shown_config, source_options
 from resources.source_stats import source_stats
 from resources.store.models import JobStatus, Source, SyncJob
-from resources.webhooks.setup import webhook_url
+from resources.webhooks.subscriptions import Subscription
 
 
 def source_view(source: Source, lake: Lake, *, defaults: PipelineOptions) -> SourceOut:
@@ -86,14 +86,10 @@ def file_view(file: IndexedFile) -> FileOut:
     )
 
 
-def webhook_setup(
-    base_url: str, source_type: str, secret: str | None, *, registered: bool
-) -> WebhookSetupOut | None:
-    """A new code-host source's webhook: registered, or its secret to set it up by hand."""
-    if secret is None:
+def webhook_setup(subscription: Subscription | None) -> WebhookSetupOut | None:
+    """A new source's webhook or push channel: set up, or a secret to set it up by hand."""
+    if subscription is None:
         return None
     return WebhookSetupOut(
-        url=webhook_url(base_url, source_type),
-        secret=None if registered else secret,
-        registered=registered,
+        url=subscription.url, secret=subscription.secret, registered=subscription.registered
     )

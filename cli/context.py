@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from resources.connectors.options import PipelineOptions
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
+from resources.store.engine import session_factory
 from resources.vault import Vault
 
 # The user the CLI acts as, and whose token `headwater up` prints.
 CLI_OWNER = "local"
+# Where `headwater up` serves the API, when HEADWATER_PUBLIC_URL says nothing else.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 @dataclass
@@ -30,6 +35,16 @@ class CliContext:
     def store(self) -> MetadataStore:
         """The metadata store."""
         return MetadataStore(database_url=self.settings.resolved_database_url)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The metadata store's sessions."""
+        return session_factory(self.settings.resolved_database_url)
+
+    @property
+    def public_url(self) -> str:
+        """Where providers reach the API (webhook and push channel addresses)."""
+        return self.settings.public_url or DEFAULT_PUBLIC_URL
 
     @cached_property
     def lake(self) -> Lake:

@@ -8,11 +8,11 @@ import time
 import click
 from sqlalchemy.orm import Session
 
-from api.views import job_view, source_view
+from api.views import job_view, source_view, webhook_setup
 from cli.context import CLI_OWNER, CliContext
 from cli.keys import keys
 from cli.openapi import openapi
-from cli.output import echo_lines, emit_json, job_lines, source_lines
+from cli.output import echo_lines, emit_json, job_lines, source_lines, webhook_line
 from cli.runner import run_in_process
 from cli.tokens import token
 from cli.up import up
@@ -24,6 +24,7 @@ from resources.source_configs import sealed_config
 from resources.source_data import drop_source_data
 from resources.store import jobs, sources
 from resources.store.models import JobStatus, Source, SyncType
+from resources.webhooks.subscriptions import subscribe, unsubscribe
 
 POLL_S = 0.5
 
@@ -95,15 +96,27 @@ def sources_add(
         )
         job = jobs.create_job(session, source=source, type=SyncType.FULL, trigger="cli")
         source_id, job_id = source.id, job.id
+    webhook = webhook_setup(
+        subscribe(
+            obj.sessions,
+            obj.vault,
+            source_id,
+            public_url=obj.public_url,
+            channel_ttl=obj.settings.push_channel_ttl,
+        )
+    )
     if as_json:
         emit_json(
             {
                 "source": {"id": source_id, "type": source_type, "status": "pending"},
                 "syncJob": {"id": job_id, "status": "queued"},
+                "webhook": webhook.dump() if webhook is not None else None,
             }
         )
-    else:
-        click.echo(f"Added source {source_id}; first sync queued as job {job_id}.")
+        return
+    click.echo(f"Added source {source_id}; first sync queued as job {job_id}.")
+    if webhook is not None:
+        click.echo(webhook_line(webhook))
 
 
 @sources_group.command("list")
@@ -151,9 +164,10 @@ def sources_show(obj: CliContext, source_id: str, as_json: bool) -> None:
 def sources_delete(obj: CliContext, source_id: str, as_json: bool) -> None:
     """Delete a source, its jobs and its lake data."""
     with obj.store.session() as session:
-        source = _source(session, source_id)
-        view = source_view(source, obj.lake, defaults=obj.option_defaults)
-        sources.delete_source(session, source)
+        view = source_view(_source(session, source_id), obj.lake, defaults=obj.option_defaults)
+    unsubscribe(obj.sessions, obj.vault, source_id)
+    with obj.store.session() as session:
+        sources.delete_source(session, _source(session, source_id))
     drop_source_data(obj.lake, source_id)
     result = {
         "message": "Source deleted",

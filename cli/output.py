@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from api.schemas import JobOut, SourceOut
+from api.schemas import JobOut, SourceOut, WebhookSetupOut
 
 
 def emit_json(data: Any) -> None:
@@ -43,6 +43,15 @@ def job_lines(job: JobOut) -> list[str]:
     if job.error:
         lines.append(f"  error: {job.error}")
     return lines
+
+
+def webhook_line(webhook: WebhookSetupOut) -> str:
+    """Where a new source's changes are delivered, for people (a secret shown only once)."""
+    if webhook.registered:
+        return f"Changes are pushed to {webhook.url}."
+    if webhook.secret is not None:
+        return f"Set up a push webhook to {webhook.url} with the secret {webhook.secret}"
+    return f"No push channel to {webhook.url}: syncs run only when requested."
 
 
 def echo_lines(lines: list[str]) -> None:

@@ -33,8 +33,10 @@ from resources.embedders import EmbedderResource
 from resources.lake import Lake, LakeVersion
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
-from resources.source_configs import source_connector_config, source_options
+from resources.source_configs import source_options
+from resources.source_credentials import connector_config
 from resources.store import sources
+from resources.store.engine import session_factory
 from resources.store.models import Source
 from resources.vault import VaultResource
 
@@ -132,18 +134,17 @@ def raw_files(
 ) -> dg.MaterializeResult:
     """Fetch what changed since the stored cursor (everything on a full sync)."""
     source_id = context.partition_key
-    with store.session() as session:
-        source = _source(session, source_id)
-        source_type = source.type
-        source_config = source_connector_config(vault.get_vault(), source)
-        options = source_options(PipelineOptions.from_settings(pipeline), source)
+    found = connector_config(session_factory(store.database_url), vault.get_vault(), source_id)
+    if found is None:
+        raise dg.Failure(f"Source {source_id} does not exist (deleted?)")
+    options = _options(store, pipeline, source_id)
     progress = _progress(context, store, "raw_files")
     started = time.perf_counter()
     version, report = build_raw_files(
         lake=lake,
         source_id=source_id,
-        source_type=source_type,
-        config=source_config,
+        source_type=found.type,
+        config=found.config,
         workdir=pipeline.workdir(source_id),
         full=config.full,
         max_file_bytes=options.max_file_bytes,

@@ -14,6 +14,7 @@ from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings
 from resources.vault import KEYS_VARIABLE, VaultResource
+from sensors.channel_renewal import channel_renewal_schedule
 from sensors.reconcile import reconcile_schedule
 from sensors.run_status import run_status_sensors
 from sensors.sync_requests import sync_requests
@@ -25,7 +26,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=sync_assets,
         jobs=[sync_source],
         sensors=[sync_requests, *run_status_sensors],
-        schedules=[reconcile_schedule(settings.reconcile_cron)],
+        schedules=[
+            reconcile_schedule(settings.reconcile_cron),
+            channel_renewal_schedule(
+                within=settings.push_channel_renew_within, ttl=settings.push_channel_ttl
+            ),
+        ],
         resources={
             "store": MetadataStore(database_url=settings.resolved_database_url),
             "lake": Lake(url=settings.resolved_data_url),

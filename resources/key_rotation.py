@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from resources.store.engine import transaction
-from resources.store.models import Connection, OAuthState, Source
+from resources.store.models import Connection, OAuthState, PushChannel, Source
 from resources.vault import Vault, VaultError
 
 BATCH_ROWS = 500
@@ -28,6 +28,7 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     Connection.config,
     Connection.oauth,
     OAuthState.secret,
+    PushChannel.token,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -128,6 +129,24 @@ class Settings(BaseSettings):
         ),
     )
 
+    push_channel_ttl_hours: int = Field(
+        default=168,
+        ge=2,
+        le=8760,
+        description=(
+            "How long a push channel (Google Drive changes.watch) is asked to live; Drive "
+            "keeps one a week at most."
+        ),
+    )
+    push_channel_renew_within_hours: int = Field(
+        default=24,
+        ge=2,
+        description=(
+            "The hourly renewal schedule replaces channels expiring within this many hours; "
+            "smaller than HEADWATER_PUSH_CHANNEL_TTL_HOURS."
+        ),
+    )
+
     @field_validator("egress_allowed_networks")
     @classmethod
     def _networks(cls, networks: list[str]) -> list[str]:
@@ -146,6 +165,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _reconcile_interval_fits_a_cron(self) -> Settings:
         interval_cron(self.reconcile_interval_minutes)
+        return self
+
+    @model_validator(mode="after")
+    def _channels_renewed_before_they_expire(self) -> Settings:
+        if self.push_channel_renew_within_hours >= self.push_channel_ttl_hours:
+            raise ValueError(
+                "HEADWATER_PUSH_CHANNEL_RENEW_WITHIN_HOURS must be smaller than "
+                "HEADWATER_PUSH_CHANNEL_TTL_HOURS"
+            )
         return self
 
     @model_validator(mode="after")
@@ -186,6 +214,16 @@ class Settings(BaseSettings):
     def reconcile_cron(self) -> str:
         """The cron schedule of `reconcile_interval_minutes` (`*/15 * * * *`)."""
         return interval_cron(self.reconcile_interval_minutes)
+
+    @property
+    def push_channel_ttl(self) -> timedelta:
+        """How long a push channel is asked to live."""
+        return timedelta(hours=self.push_channel_ttl_hours)
+
+    @property
+    def push_channel_renew_within(self) -> timedelta:
+        """Channels expiring sooner than this are replaced."""
+        return timedelta(hours=self.push_channel_renew_within_hours)
 
     @property
     def cache_dir(self) -> Path:

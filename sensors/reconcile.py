@@ -16,9 +16,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
+from sqlalchemy.orm import Session, sessionmaker
 
 from connector_assets.jobs import sync_source
 from connector_assets.resources import PipelineSettings
@@ -27,8 +27,9 @@ from resources.connectors.base import BranchHead
 from resources.connectors.registry import CONNECTORS
 from resources.lake import Lake
 from resources.metadata import MetadataStore
-from resources.source_configs import opened_config
+from resources.source_credentials import connector_config
 from resources.store import jobs, sources
+from resources.store.engine import session_factory
 from resources.store.models import SyncType
 from resources.vault import Vault, VaultError, VaultResource
 
@@ -44,11 +45,9 @@ BUDGET_S = 40.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
-    """A source to compare: its config and the commit of its last good sync."""
+    """A source to compare, and the commit of its last good sync."""
 
     source_id: str
-    type: str
-    config: dict[str, Any]
     synced: str | None
 
 
@@ -86,29 +85,33 @@ def reconcile_heads(
     """
     with store.session() as session:
         idle = [
-            (source.id, source.type, dict(source.config))
+            source.id
             for source in sources.sources_of_types(session, branch_head_types())
             if jobs.pending_job(session, source_id=source.id) is None
         ]
     candidates = []
-    for source_id, source_type, config in idle:
+    for source_id in idle:
         version = lake.current("raw_files", source_id)
         if version is not None:
-            cursor = version.meta.get("cursor")
-            candidates.append(
-                Candidate(source_id=source_id, type=source_type, config=config, synced=cursor)
-            )
-    outcomes = _read_heads(candidates, vault=vault, workdir=workdir)
+            candidates.append(Candidate(source_id=source_id, synced=version.meta.get("cursor")))
+    sessions = session_factory(store.database_url)
+    outcomes = _read_heads(candidates, sessions=sessions, vault=vault, workdir=workdir)
     return [_queue_if_behind(store, outcome) for outcome in outcomes]
 
 
 def _read_heads(
-    candidates: list[Candidate], *, vault: Vault, workdir: Callable[[str], Path]
+    candidates: list[Candidate],
+    *,
+    sessions: sessionmaker[Session],
+    vault: Vault,
+    workdir: Callable[[str], Path],
 ) -> list[Outcome]:
     """Each candidate's branch head, asked in parallel within the tick's budget."""
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reconcile")
-    futures: dict[Future[str], Candidate] = {
-        pool.submit(_head, candidate, vault=vault, workdir=workdir(candidate.source_id)): candidate
+    futures: dict[Future[str | None], Candidate] = {
+        pool.submit(
+            _head, sessions, vault, candidate.source_id, workdir(candidate.source_id)
+        ): candidate
         for candidate in candidates
     }
     _, late = wait(futures, timeout=BUDGET_S)
@@ -133,9 +136,14 @@ def _read_heads(
     return outcomes
 
 
-def _head(candidate: Candidate, *, vault: Vault, workdir: Path) -> str:
-    config = opened_config(vault, candidate.type, candidate.config)
-    with open_connector(candidate.type, config, workdir=workdir) as connector:
+def _head(
+    sessions: sessionmaker[Session], vault: Vault, source_id: str, workdir: Path
+) -> str | None:
+    """The source's branch head; None when it was deleted meanwhile."""
+    found = connector_config(sessions, vault, source_id)
+    if found is None:
+        return None
+    with open_connector(found.type, found.config, workdir=workdir) as connector:
         assert isinstance(connector, BranchHead)
         return connector.head_sha()
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.connection_input import checked_config, checked_options, invalid_config, unique_name
-from api.connection_tests import test_report, undecryptable_report
+from api.connection_tests import test_report, token_refused_report, undecryptable_report
 from api.deps import CurrentUser, OwnedConnection, RateLimited, SessionDep, StateDep
 from api.errors import CONNECTION_MISSING, ERROR_RESPONSES, ApiError, ErrorCode, error_doc
 from api.schemas import (
@@ -21,12 +21,14 @@ from api.schemas import (
     ConnectionTestOut,
 )
 from api.state import AppState
-from resources.connectors import ConfigError
+from resources.connectors import ConfigError, ConnectorError
 from resources.connectors.registry import run_connection_test
 from resources.oauth.providers import provider
 from resources.oauth.tokens import revoke
-from resources.source_configs import opened_config, shown_config
+from resources.source_configs import shown_connection_config
+from resources.source_credentials import connection_fields
 from resources.store import connections
+from resources.store.engine import session_factory
 from resources.store.models import Connection, ConnectionStatus, utcnow
 from resources.vault import Vault, VaultError
 
@@ -117,7 +119,7 @@ def patch_connection(
         name=body.name if body.name is not None else connection.name,
         description=body.description if "description" in sent else connection.description,
         config=(
-            {**shown_config(connection.type, connection.config), **body.config}
+            {**shown_connection_config(connection), **body.config}
             if body.config is not None
             else None
         ),
@@ -152,15 +154,26 @@ def delete_connection(
 def test_connection(
     connection: OwnedConnection, session: SessionDep, state: StateDep
 ) -> ConnectionTestOut:
-    """Connect with the stored credentials, list a few items and read a sample, timed."""
+    """Connect with the stored credentials, list a few items and read a sample, timed.
+
+    An OAuth connection's access token is refreshed first when it is about to expire; a
+    refused refresh marks it `needs_reauth`.
+    """
+    sessions = session_factory(state.settings.resolved_database_url)
     try:
-        config = opened_config(state.vault, connection.type, connection.config)
+        config = connection_fields(sessions, state.vault, connection)
     except VaultError as error:
         connection.status = ConnectionStatus.CREDENTIALS_INVALID
         connection.last_error = str(error)
         return undecryptable_report(str(error))
+    except ConfigError as error:  # no connector serves this connection
+        raise invalid_config(error) from error
+    except ConnectorError as error:  # the OAuth refresh failed (needs_reauth is stored)
+        connection.last_tested_at = utcnow()
+        connection.last_error = error.message
+        return token_refused_report(error, provider=connection.type)
     try:
-        result = run_connection_test(connection.type, config)
+        result = run_connection_test(connection.type, config, oauth=connection.oauth is not None)
     except ConfigError as error:
         raise invalid_config(error) from error
     connection.last_tested_at = utcnow()
@@ -176,11 +189,7 @@ def connection_view(connection: Connection) -> ConnectionOut:
         type=connection.type,
         name=connection.name,
         description=connection.description,
-        # OAuth connections keep their tokens in `oauth`, never shown; their type may be a
-        # provider without a connector yet (gitlab, google, ...).
-        config={}
-        if connection.oauth is not None
-        else shown_config(connection.type, connection.config),
+        config=shown_connection_config(connection),
         options=connection.options,
         status=connection.status.value,
         last_error=connection.last_error,
@@ -200,19 +209,26 @@ def _update(
     config: dict[str, Any] | None,
     options: dict[str, Any],
 ) -> None:
-    """Apply a change, or answer 400/409 and change nothing."""
+    """Apply a change, or answer 400/409 and change nothing.
+
+    New credentials make a connection `active` again; an OAuth connection's come only from
+    its provider (its config holds endpoints), so its status stays as it is.
+    """
+    oauth = connection.oauth is not None
     if options != connection.options:
         options = checked_options(
             state.settings,
             connection.type,
             options,
             sources=connections.sources_using(session, connection.id),
+            oauth=oauth,
         )
     if config is not None:
         connection.config = checked_config(
-            state.vault, connection.type, config, stored=connection.config
+            state.vault, connection.type, config, stored=connection.config, oauth=oauth
         )
-        connection.status = ConnectionStatus.ACTIVE
+        if not oauth:
+            connection.status = ConnectionStatus.ACTIVE
     with unique_name(name):
         connections.rename_connection(session, connection, name)
     connection.description = description

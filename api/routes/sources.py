@@ -45,18 +45,14 @@ from resources import dagster_runs
 from resources.connectors import ConfigError
 from resources.connectors.options import PipelineOptions
 from resources.connectors.registry import validate_options
-from resources.source_configs import (
-    sealed_config,
-    sealed_source_config_with,
-    source_connector_config,
-)
+from resources.source_configs import sealed_config, sealed_source_config_with
 from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
 from resources.store import connections, jobs, sources
+from resources.store.engine import session_factory, transaction
 from resources.store.models import Connection, SyncType
 from resources.vault import VaultError
-from resources.webhooks.registration import register_hook, remove_hook
-from resources.webhooks.setup import issue_secret, webhook_url
+from resources.webhooks.subscriptions import subscribe, unsubscribe
 
 # How long a delete waits for a terminated run to stop before dropping its data.
 CANCEL_WAIT_S = 15.0
@@ -90,7 +86,6 @@ def list_sources(
 @router.post("", status_code=201, responses=CONNECTION_MISSING)
 def create_source(
     body: SourceCreate,
-    session: SessionDep,
     user: CurrentUser,
     instance: InstanceDep,
     state: StateDep,
@@ -98,38 +93,39 @@ def create_source(
 ) -> SourceCreatedOut:
     """Connect a source (config checked against its connector's schema) and queue a full sync.
 
-    With `connectionId`, the credentials come from that connection (of the same type).
-    A code-host source gets a webhook secret; the answer shows it, once, with the URL.
+    With `connectionId`, the credentials come from that connection (of the same type, or an
+    OAuth connection of the type's provider). Once the source is stored, a code-host source
+    gets a webhook secret (shown once, with the URL, unless Headwater registered the hook)
+    and a Google Drive source a push channel.
     """
-    config, options = _checked_source(body, session, user, state)
-    source = sources.create_source(
-        session,
-        owner_id=user.id,
-        tenant_id=user.tenant,
-        type=body.type,
-        name=body.name or sources.default_name(body.type, config),
-        config=config,
-        options=options,
-        connection_id=body.connection_id,
-    )
-    secret = issue_secret(state.vault, source)
-    if secret is not None:
-        source.webhook_hook_id = register_hook(
-            source.type,
-            source_connector_config(state.vault, source),
-            url=webhook_url(public_url, source.type),
-            secret=secret,
+    sessions = session_factory(state.settings.resolved_database_url)
+    with transaction(sessions) as session:
+        config, options = _checked_source(body, session, user, state)
+        source = sources.create_source(
+            session,
+            owner_id=user.id,
+            tenant_id=user.tenant,
+            type=body.type,
+            name=body.name or sources.default_name(body.type, config),
+            config=config,
+            options=options,
+            connection_id=body.connection_id,
         )
-    job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
+        job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
     dagster_runs.add_partition(instance, source.id)
+    subscription = subscribe(
+        sessions,
+        state.vault,
+        source.id,
+        public_url=public_url,
+        channel_ttl=state.settings.push_channel_ttl,
+    )
     return SourceCreatedOut(
         source=SourceSummaryOut(
             id=source.id, type=source.type, name=source.name, status=source.status.value
         ),
         sync_job=QueuedJobOut(id=job.id, status=job.status.value),
-        webhook=webhook_setup(
-            public_url, source.type, secret, registered=source.webhook_hook_id is not None
-        ),
+        webhook=webhook_setup(subscription),
     )
 
 
@@ -148,13 +144,9 @@ def delete_source(
     instance: InstanceDep,
     state: StateDep,
 ) -> SourceDeletedOut:
-    """Disconnect a source: stop its runs, drop its partition, jobs, lake data and webhook."""
-    if source.webhook_hook_id is not None:
-        remove_hook(
-            source.type,
-            source_connector_config(state.vault, source),
-            hook_id=source.webhook_hook_id,
-        )
+    """Disconnect a source: remove its webhook or push channel, stop its runs, drop its
+    partition, jobs and lake data."""
+    unsubscribe(session_factory(state.settings.resolved_database_url), state.vault, source.id)
     removed = source_stats(lake, source.id)
     runs = dagster_runs.unfinished_runs(instance, source_id=source.id)
     dagster_runs.cancel_runs(instance, runs, wait_s=CANCEL_WAIT_S)
@@ -200,7 +192,7 @@ def _checked_source(
         )
         if connection is None:
             return sealed_config(state.vault, body.type, body.config), options
-        config = sealed_source_config_with(state.vault, body.type, body.config, connection.config)
+        config = sealed_source_config_with(state.vault, body.type, body.config, connection)
     except ConfigError as error:
         raise validation_error(error.message, details=error.details) from error
     except VaultError as error:
@@ -212,15 +204,11 @@ def _checked_source(
 
 
 def _connection(body: SourceCreate, session: Session, user: User) -> Connection | None:
-    """The connection the source names, if any: the user's, of the source's type."""
+    """The connection the source names, if any, among the user's (whether it serves the
+    type is checked with the config)."""
     if body.connection_id is None:
         return None
     connection = connections.get_connection(session, body.connection_id, owner=user.owner)
     if connection is None:
         raise connection_not_found(body.connection_id)
-    if connection.type != body.type:
-        raise validation_error(
-            f"connectionId: a {connection.type} connection cannot serve a {body.type} source",
-            details={"field": "connectionId"},
-        )
     return connection

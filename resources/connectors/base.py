@@ -7,7 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
@@ -69,6 +69,9 @@ class ConnectorSpec:
         api_key: The fields of its `apiKey` method; set exactly when it has that method.
         options_schema: JSON Schema of a source's `options` (how the pipeline treats its
             files); every type takes the pipeline's own.
+        oauth_provider: The OAuth provider (`resources/oauth/providers.py`) whose
+            connections can serve its sources, handing the connector their access token as
+            `token`; None when the type takes no OAuth connection.
     """
 
     type: str
@@ -82,6 +85,7 @@ class ConnectorSpec:
     connection_fields: tuple[str, ...] = ()
     api_key: ApiKeyAuth | None = None
     options_schema: Mapping[str, Any] = field(default_factory=pipeline_options_schema)
+    oauth_provider: str | None = None
 
     def __post_init__(self) -> None:
         if (API_KEY_METHOD in self.auth_methods) != (self.api_key is not None):
@@ -294,6 +298,42 @@ class HookManager(Protocol):
 
     def delete_hook(self, hook_id: str) -> None:
         """Remove the webhook `hook_id`; one already gone is not an error."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchChannel:
+    """A push-notification channel on a source's changes, as Headwater stores it.
+
+    Attributes:
+        channel_id: The id chosen when opening it (Drive's `X-Goog-Channel-ID`).
+        token: The secret sent back with every message (stored sealed).
+        resource_id: The provider's id of the watched resource; None until opened.
+        expiration: When the provider stops sending; None until opened.
+    """
+
+    channel_id: str
+    token: str
+    resource_id: str | None = None
+    expiration: datetime | None = None
+
+
+@runtime_checkable
+class ChangeWatcher(Protocol):
+    """A connector whose provider can push a notification whenever the source changes."""
+
+    def watch(self, *, address: str, channel_id: str, token: str, ttl: timedelta) -> WatchChannel:
+        """Open a channel that posts to `address` on every change, for about `ttl`.
+
+        Store `channel_id` and `token` first: the provider may post before this returns.
+
+        Raises:
+            ConnectorError: The provider refused or failed.
+        """
+        ...
+
+    def stop_watch(self, *, channel_id: str, resource_id: str) -> None:
+        """Stop a channel; one the provider no longer knows is not an error."""
         ...
 
 

@@ -61,6 +61,7 @@ SPEC = ConnectorSpec(
     capabilities=("read", "incremental", "deletions", "renames", "check", "metadata"),
     auth_methods=("apiKey", "none"),
     api_key=BEARER_TOKEN,
+    connection_fields=("token", "apiUrl", "gitUrl"),
 )
 
 
@@ -96,12 +97,23 @@ class BitbucketConnector(CodeHostConnector):
     git_username = GIT_USERNAME
     branches_path = "/refs/branches"
     hook_id_field = "uuid"
+    user_name_field = "display_name"
+    repositories_path = "/repositories"
+    repository_template = "/repositories/{sample}"
 
-    def repository_path(self) -> str:
+    @classmethod
+    def repositories_params(cls, count: int) -> dict[str, str | int]:
+        """Repositories the token's user is a member of, the most recently updated first."""
+        return {"role": "member", "sort": "-updated_on", "pagelen": count}
+
+    @classmethod
+    def repository_path(cls, full_name: str) -> str:
         """`/repositories/WORKSPACE/SLUG`."""
-        return f"/repositories/{quote(self.owner)}/{quote(self.repo_name)}"
+        workspace, _, slug = full_name.partition("/")
+        return f"/repositories/{quote(workspace)}/{quote(slug)}"
 
-    def about(self, body: Mapping[str, Any]) -> About:
+    @classmethod
+    def about(cls, body: Mapping[str, Any]) -> About:
         """See `CodeHostConnector.about`; the default branch is `mainbranch.name`."""
         private = bool(body.get("is_private"))
         links = body.get("links") or {}

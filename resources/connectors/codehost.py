@@ -11,6 +11,7 @@ the shapes of its answers.
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import time
 from abc import abstractmethod
@@ -49,6 +50,8 @@ GIT_AUTH_FAILURE_MARKERS = (
 )
 # What a hooks endpoint answers a token that may read the repository but not its hooks.
 HOOK_REFUSED_STATUSES = frozenset({403, 404})
+# Repositories a connection test lists.
+SAMPLE_REPOSITORIES = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +184,11 @@ class CodeHostConnector(GitConnector):
         branches_path: The branch list, under the repository's API path.
         hooks_path: The webhook list, under the repository's API path.
         hook_id_field: The field of a created hook that names it.
+        user_path: Who the token is.
+        user_name_field: The field of that answer that names the user.
+        repositories_path: The repositories the token's user can read (a paginated list).
+        repository_name_field: The field of a listed repository holding `owner/repo`.
+        repository_template: `repository_path` of `{sample}`, as a connection test names it.
     """
 
     api_class: ClassVar[type[RestApi]]
@@ -191,6 +199,11 @@ class CodeHostConnector(GitConnector):
     branches_path: ClassVar[str]
     hooks_path: ClassVar[str] = "/hooks"
     hook_id_field: ClassVar[str] = "id"
+    user_path: ClassVar[str] = "/user"
+    user_name_field: ClassVar[str]
+    repositories_path: ClassVar[str]
+    repository_name_field: ClassVar[str] = "full_name"
+    repository_template: ClassVar[str]
 
     def __init__(
         self,
@@ -225,7 +238,7 @@ class CodeHostConnector(GitConnector):
             ),
         )
         self.api = self.api_class(self.api_url, token=token, retry=retry, sleep=sleep)
-        self.repo_path = self.repository_path()
+        self.repo_path = self.repository_path(self.full_name)
 
     @classmethod
     def git_base_url(cls, api_url: str) -> str:
@@ -242,13 +255,60 @@ class CodeHostConnector(GitConnector):
             netloc = netloc.removeprefix(prefix)
         return urlunsplit((scheme, netloc, path, "", ""))
 
-    @abstractmethod
-    def repository_path(self) -> str:
-        """The repository's path in the REST API, e.g. `/repos/OWNER/REPO`."""
+    @classmethod
+    def test_connection(cls, config: Mapping[str, Any]) -> CheckResult:
+        """Who the token is, a few repositories it can read, and one of them read.
 
+        Args:
+            config: A connection's fields: `token`, and `apiUrl` for a self-hosted server.
+        """
+        api_url = str(config.get("apiUrl") or cls.default_api_url).rstrip("/")
+        api = cls.api_class(api_url, token=config.get("token"))
+        run = CheckRun()
+        found: dict[str, Any] = {"apiUrl": api_url}
+
+        def whoami() -> str:
+            found["user"] = str(api.get(cls.user_path)[cls.user_name_field])
+            return f"authenticated as {found['user']}"
+
+        def list_repositories() -> str:
+            pages = api.paginate(
+                cls.repositories_path, params=cls.repositories_params(SAMPLE_REPOSITORIES)
+            )
+            first = itertools.islice(pages, SAMPLE_REPOSITORIES)
+            found["sample"] = [str(repo[cls.repository_name_field]) for repo in first]
+            return f"{len(found['sample'])} repositories readable: {', '.join(found['sample'])}"
+
+        def read_sample() -> str:
+            if not found["sample"]:
+                return "no repository to read"
+            about = cls.about(api.get(cls.repository_path(found["sample"][0])))
+            return f"{about.full_name}: default branch {about.default_branch}"
+
+        try:
+            run.step(f"GET {cls.user_path}", whoami)
+            run.step(f"GET {cls.repositories_path}", list_repositories)
+            run.step(f"GET {cls.repository_template}", read_sample)
+        finally:
+            api.close()
+        return run.result(
+            message=f"Authenticated to {api_url} as {found.get('user')}", details=found
+        )
+
+    @classmethod
     @abstractmethod
-    def about(self, body: Mapping[str, Any]) -> About:
-        """The facts in the repository's REST answer."""
+    def repositories_params(cls, count: int) -> dict[str, str | int]:
+        """Query of `repositories_path` for the first `count`, most recently active first."""
+
+    @classmethod
+    @abstractmethod
+    def repository_path(cls, full_name: str) -> str:
+        """A repository's path in the REST API, e.g. `/repos/OWNER/REPO`."""
+
+    @classmethod
+    @abstractmethod
+    def about(cls, body: Mapping[str, Any]) -> About:
+        """The facts in a repository's REST answer."""
 
     @abstractmethod
     def languages(self, body: Mapping[str, Any]) -> Mapping[str, float]:

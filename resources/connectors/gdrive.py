@@ -33,9 +33,9 @@ from resources.connectors.base import (
     Entry,
     Fetched,
     SourceUnavailable,
+    WatchChannel,
 )
 from resources.connectors.gdrive_api import DEFAULT_RETRY, DriveApi
-from resources.connectors.gdrive_push import WatchChannel
 from resources.connectors.gdrive_tree import EXPORTS, FILE_TYPES, DriveFile, DriveTree, file_type
 from resources.connectors.rest import BEARER_TOKEN, RetryPolicy
 
@@ -46,6 +46,9 @@ DEFAULT_API_URL = "https://www.googleapis.com/drive/v3"
 INDEX_FILE = "gdrive-index.json"
 INDEX_FORMAT = 1
 CHECK_SAMPLE = 10
+CONNECTION_TEST_SAMPLE = 5
+# Calls made while an API request waits (connection tests, channels): they wait little.
+INTERACTIVE_RETRY = RetryPolicy(attempts=2, backoff_s=0.5, rate_limit_wait_s=1.0, max_wait_s=2.0)
 
 # Refusals that concern one file only: the sync goes on without it.
 FILE_ERROR_STATUSES = frozenset({400, 403, 404})
@@ -88,8 +91,8 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
         "token": {
             **TOKEN_SCHEMA,
             "description": (
-                "An OAuth 2.0 access token with a Drive read scope (drive.readonly). "
-                "Until sources take Google connections, it is given here."
+                "An OAuth 2.0 access token with a Drive read scope (drive.readonly); "
+                "a source using a Google OAuth connection gets a fresh one from it instead."
             ),
         },
         "apiUrl": {
@@ -117,6 +120,8 @@ SPEC = ConnectorSpec(
     capabilities=("read", "incremental", "deletions", "renames", "check", "webhooks"),
     auth_methods=("oauth2", "apiKey"),
     api_key=BEARER_TOKEN,
+    connection_fields=("token", "apiUrl"),
+    oauth_provider="google",
 )
 
 
@@ -131,15 +136,6 @@ class DriveEntry(Entry):
 
     file_id: str
     mime_type: str
-
-
-def access_token(config: Mapping[str, Any]) -> str:
-    """The OAuth access token for Drive calls.
-
-    The one place tokens come from: today the source's own (unsealed) `token`; Google
-    connections will hand out refreshed tokens here.
-    """
-    return str(config["token"])
 
 
 class GdriveConnector(BaseConnector):
@@ -168,11 +164,60 @@ class GdriveConnector(BaseConnector):
         self.include_shared = bool(config.get("includeShared", False))
         self.file_types = frozenset(config.get("fileTypes") or FILE_TYPES)
         self.api = DriveApi(
-            str(config.get("apiUrl") or DEFAULT_API_URL).rstrip("/"),
-            token=access_token(config),
+            _api_url(config),
+            token=str(config["token"]),
             all_drives=self.include_shared,
             retry=retry,
             sleep=sleep,
+        )
+        # Channels are best effort (the renewal schedule tries again).
+        self.channel_api = DriveApi(
+            _api_url(config),
+            token=str(config["token"]),
+            all_drives=self.include_shared,
+            retry=INTERACTIVE_RETRY,
+            sleep=sleep,
+        )
+
+    @classmethod
+    def test_connection(cls, config: Mapping[str, Any]) -> CheckResult:
+        """Who the token is, a few files it can see, and one of them read.
+
+        Args:
+            config: A connection's fields: `token`, and `apiUrl` for tests and proxies.
+        """
+        api = DriveApi(
+            _api_url(config), token=str(config["token"]), all_drives=True, retry=INTERACTIVE_RETRY
+        )
+        run = CheckRun()
+        found: dict[str, Any] = {"apiUrl": api.api_url}
+        listed: list[DriveFile] = []
+
+        def whoami() -> str:
+            user = api.about_user()
+            found["user"] = user.get("emailAddress") or user.get("displayName")
+            return f"authenticated as {user.get('displayName')} <{user.get('emailAddress')}>"
+
+        def list_files() -> str:
+            listed.extend(api.recent_files(page_size=CONNECTION_TEST_SAMPLE))
+            found["sample"] = [item.name for item in listed]
+            return f"{len(listed)} files visible: {', '.join(found['sample'])}"
+
+        def read_sample() -> str:
+            readable = [i for i in listed if not i.is_folder and file_type(i.mime_type)]
+            if not readable:
+                return "no file to read"
+            data = read_file(api, readable[0].id, readable[0].mime_type)
+            return f"read {readable[0].name}: {len(data)} bytes"
+
+        try:
+            run.step("GET /about", whoami)
+            run.step("GET /files", list_files)
+            run.step("read a sample", read_sample)
+        finally:
+            api.close()
+        return run.result(
+            message=f"Authenticated to Google Drive as {found.get('user')}", details=found
         )
 
     def check(self) -> CheckResult:
@@ -259,7 +304,7 @@ class GdriveConnector(BaseConnector):
                 yield Fetched(entry=entry, data=None, error="not listed by the gdrive connector")
                 continue
             try:
-                data = self._read(entry)
+                data = read_file(self.api, entry.file_id, entry.mime_type, path=entry.path)
             except ConnectorError as error:
                 if error.transient or error.details.get("status") not in FILE_ERROR_STATUSES:
                     raise
@@ -283,8 +328,8 @@ class GdriveConnector(BaseConnector):
             The channel with Drive's resource id and actual expiration.
         """
         expiration_ms = int((datetime.now(UTC) + ttl).timestamp() * 1000)
-        body = self.api.watch_changes(
-            self.api.start_page_token(),
+        body = self.channel_api.watch_changes(
+            self.channel_api.start_page_token(),
             {
                 "id": channel_id,
                 "type": "web_hook",
@@ -303,13 +348,14 @@ class GdriveConnector(BaseConnector):
     def stop_watch(self, *, channel_id: str, resource_id: str) -> None:
         """Stop a channel (channels.stop); one Drive no longer knows is not an error."""
         try:
-            self.api.stop_channel(channel_id, resource_id)
+            self.channel_api.stop_channel(channel_id, resource_id)
         except SourceUnavailable:
             logger.info("Drive channel %s was already stopped", channel_id)
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP clients."""
         self.api.close()
+        self.channel_api.close()
 
     def _root_folder(self) -> DriveFile:
         try:
@@ -391,22 +437,6 @@ class GdriveConnector(BaseConnector):
                 )
         return sorted(entries, key=lambda entry: entry.path)
 
-    def _read(self, entry: DriveEntry) -> bytes:
-        export = EXPORTS.get(entry.mime_type)
-        if export is None:
-            return self.api.download(entry.file_id)
-        *fallbacks, last = export.mime_types
-        for mime_type in fallbacks:
-            try:
-                return self.api.export(entry.file_id, mime_type)
-            except ConnectorError as error:
-                if error.details.get("reason") != UNSUPPORTED_CONVERSION:
-                    raise
-                logger.info(
-                    "Drive cannot export %s as %s; trying the next format", entry.path, mime_type
-                )
-        return self.api.export(entry.file_id, last)
-
     def _index_key(self) -> list[Any]:
         """What the cached tree depends on besides the token."""
         return [INDEX_FORMAT, self.folder_id, self.include_shared, sorted(self.file_types)]
@@ -439,3 +469,30 @@ class GdriveConnector(BaseConnector):
             )
         )
         partial.replace(target)
+
+
+def read_file(api: DriveApi, file_id: str, mime_type: str, *, path: str | None = None) -> bytes:
+    """A file's bytes: Google Workspace files exported (falling back to the next format
+    Drive accepts), others downloaded as stored.
+
+    Raises:
+        ConnectorError: Drive refused or failed (see `DriveApi`).
+    """
+    export = EXPORTS.get(mime_type)
+    if export is None:
+        return api.download(file_id)
+    *fallbacks, last = export.mime_types
+    for export_type in fallbacks:
+        try:
+            return api.export(file_id, export_type)
+        except ConnectorError as error:
+            if error.details.get("reason") != UNSUPPORTED_CONVERSION:
+                raise
+            logger.info(
+                "Drive cannot export %s as %s; trying the next format", path or file_id, export_type
+            )
+    return api.export(file_id, last)
+
+
+def _api_url(config: Mapping[str, Any]) -> str:
+    return str(config.get("apiUrl") or DEFAULT_API_URL).rstrip("/")

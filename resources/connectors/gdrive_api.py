@@ -109,6 +109,22 @@ class DriveApi(RestApi):
             items = iter(self.get("/files", params={**params, "pageSize": page_size})["files"])
         return (DriveFile.from_api(item) for item in items)
 
+    def about_user(self) -> Mapping[str, Any]:
+        """about.get: the token's user (`displayName`, `emailAddress`)."""
+        body = self.get("/about", params={"fields": "user(displayName,emailAddress)"})
+        user: Mapping[str, Any] = body.get("user") or {}
+        return user
+
+    def recent_files(self, *, page_size: int) -> list[DriveFile]:
+        """files.list: the first `page_size` files and folders not in the trash."""
+        params: dict[str, str | int] = {
+            "q": "trashed = false",
+            "pageSize": page_size,
+            "fields": LIST_FIELDS,
+            **self.drives,
+        }
+        return [DriveFile.from_api(item) for item in self.get("/files", params=params)["files"]]
+
     def start_page_token(self) -> str:
         """changes.getStartPageToken: where the changes from now on start."""
         body = self.get("/changes/startPageToken", params={**self.drives})

@@ -1,17 +1,10 @@
-"""Google Drive push notifications: the channel a source keeps, and what a delivery means.
+"""Google Drive push notifications: what one delivery to `POST /webhooks/gdrive` means.
 
-Pure: no I/O. The flow, for whoever wires `POST /webhooks/gdrive`:
-
-1. Pick a channel id and a random token and store them with the source *before* calling
-   `GdriveConnector.watch` (Drive posts a `sync` message as soon as the channel opens),
-   then store the `resource_id` and `expiration` it returns.
-2. For each delivery, call `decide(headers, channel)` with the stored channel found by the
-   `X-Goog-Channel-ID` header (None when unknown). `REJECT`: answer 4xx (unknown channel,
-   wrong token or resource); `ACKNOWLEDGE`: answer 200 and do nothing (the `sync` message);
-   `QUEUE`: queue an incremental sync job for the source, then answer 200 (Drive retries
-   deliveries that do not get a 2xx, and a duplicate only queues a run that finds nothing).
-3. Open a new channel before `expiration` (Drive never renews one), and
-   `GdriveConnector.stop_watch` the old one and the channel of a deleted source.
+Pure: no I/O. Drive posts no body, only `X-Goog-*` headers: the channel id Headwater chose,
+the token it gave, the watched resource, its state and a message number. A delivery whose
+channel is unknown, or whose token or resource does not match the stored channel, is
+rejected; the `sync` message (sent once, when a channel opens) and states that say nothing
+changed are acknowledged; a change queues an incremental sync (see `resources/webhooks/drive`).
 """
 
 from __future__ import annotations
@@ -19,34 +12,19 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
+
+from resources.connectors.base import WatchChannel
 
 CHANNEL_ID_HEADER = "X-Goog-Channel-ID"
 CHANNEL_TOKEN_HEADER = "X-Goog-Channel-Token"
 RESOURCE_ID_HEADER = "X-Goog-Resource-ID"
 RESOURCE_STATE_HEADER = "X-Goog-Resource-State"
+MESSAGE_NUMBER_HEADER = "X-Goog-Message-Number"
 
 SYNC_STATE = "sync"
 # `change` is what changes.watch channels send; the others come from files.watch channels.
 CHANGE_STATES = frozenset({"change", "add", "remove", "update", "trash", "untrash"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WatchChannel:
-    """A notification channel as the source stores it.
-
-    Attributes:
-        channel_id: The id chosen when opening it (`X-Goog-Channel-ID`).
-        token: The secret sent back in `X-Goog-Channel-Token` (store it sealed).
-        resource_id: Drive's id of the watched resource; None until `watch` returned.
-        expiration: When Drive stops sending; None until `watch` returned.
-    """
-
-    channel_id: str
-    token: str
-    resource_id: str | None = None
-    expiration: datetime | None = None
 
 
 class Decision(StrEnum):
@@ -88,4 +66,5 @@ def decide(headers: Mapping[str, str], channel: WatchChannel | None) -> Verdict:
         return Verdict(Decision.ACKNOWLEDGE, "channel opened (sync message)")
     if state in CHANGE_STATES:
         return Verdict(Decision.QUEUE, f"drive changed ({state})")
-    return Verdict(Decision.REJECT, f"unknown resource state {state[:40]!r}")
+    # Authentic, so not refused; but only the states above say that something changed.
+    return Verdict(Decision.ACKNOWLEDGE, f"resource state {state[:40]!r} queues no sync")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -10,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from resources.connectors.base import CheckResult, CheckRun, ConnectorSpec
+from resources.connectors.base import ConnectorSpec
 from resources.connectors.codehost import About, CodeHostConnector, config_schema
 from resources.connectors.rest import BEARER_TOKEN, LinkPagedApi
 
@@ -66,11 +65,11 @@ SPEC = ConnectorSpec(
     config_schema=CONFIG_SCHEMA,
     secret_fields=("token",),
     capabilities=("read", "incremental", "deletions", "renames", "check", "metadata"),
-    auth_methods=("apiKey", "none"),
+    auth_methods=("apiKey", "oauth2", "none"),
     api_key=BEARER_TOKEN,
     connection_fields=("token", "apiUrl", "gitUrl"),
+    oauth_provider="github",
 )
-SAMPLE_REPOSITORIES = 5
 
 
 class GithubApi(LinkPagedApi):
@@ -113,52 +112,23 @@ class GithubConnector(CodeHostConnector):
     api_path = ENTERPRISE_API_PATH
     git_username = GIT_USERNAME
     branches_path = "/branches"
+    user_name_field = "login"
+    repositories_path = "/user/repos"
+    repository_template = "/repos/{sample}"
 
     @classmethod
-    def test_connection(cls, config: Mapping[str, Any]) -> CheckResult:
-        """Who the token is, a few repositories it can read, and one of them read.
+    def repositories_params(cls, count: int) -> dict[str, str | int]:
+        """The most recently updated first."""
+        return {"per_page": count, "sort": "updated"}
 
-        Args:
-            config: A connection's fields: `token`, and `apiUrl` for GitHub Enterprise.
-        """
-        api_url = str(config.get("apiUrl") or DEFAULT_API_URL).rstrip("/")
-        api = GithubApi(api_url, token=config.get("token"))
-        run = CheckRun()
-        found: dict[str, Any] = {"apiUrl": api_url}
-
-        def whoami() -> str:
-            found["login"] = str(api.get("/user")["login"])
-            return f"authenticated as {found['login']}"
-
-        def list_repositories() -> str:
-            pages = api.paginate(
-                "/user/repos", params={"per_page": SAMPLE_REPOSITORIES, "sort": "updated"}
-            )
-            first = itertools.islice(pages, SAMPLE_REPOSITORIES)
-            found["sample"] = [str(repo["full_name"]) for repo in first]
-            return f"{len(found['sample'])} repositories readable: {', '.join(found['sample'])}"
-
-        def read_sample() -> str:
-            if not found["sample"]:
-                return "no repository to read"
-            body = api.get(f"/repos/{found['sample'][0]}")
-            return f"{body['full_name']}: default branch {body['default_branch']}"
-
-        try:
-            run.step("GET /user", whoami)
-            run.step("GET /user/repos", list_repositories)
-            run.step("GET /repos/{sample}", read_sample)
-        finally:
-            api.close()
-        return run.result(
-            message=f"Authenticated to {api_url} as {found.get('login')}", details=found
-        )
-
-    def repository_path(self) -> str:
+    @classmethod
+    def repository_path(cls, full_name: str) -> str:
         """`/repos/OWNER/REPO`."""
-        return f"/repos/{quote(self.owner)}/{quote(self.repo_name)}"
+        owner, _, repo = full_name.partition("/")
+        return f"/repos/{quote(owner)}/{quote(repo)}"
 
-    def about(self, body: Mapping[str, Any]) -> About:
+    @classmethod
+    def about(cls, body: Mapping[str, Any]) -> About:
         """See `CodeHostConnector.about`."""
         return About(
             full_name=str(body["full_name"]),

@@ -63,8 +63,10 @@ SPEC = ConnectorSpec(
     config_schema=CONFIG_SCHEMA,
     secret_fields=("token",),
     capabilities=("read", "incremental", "deletions", "renames", "check", "metadata"),
-    auth_methods=("apiKey", "none"),
+    auth_methods=("apiKey", "oauth2", "none"),
     api_key=BEARER_TOKEN,
+    connection_fields=("token", "apiUrl", "gitUrl"),
+    oauth_provider="gitlab",
 )
 
 
@@ -101,12 +103,23 @@ class GitlabConnector(CodeHostConnector):
     api_host_prefix = None
     git_username = GIT_USERNAME
     branches_path = "/repository/branches"
+    user_name_field = "username"
+    repositories_path = "/projects"
+    repository_name_field = "path_with_namespace"
+    repository_template = "/projects/{sample}"
 
-    def repository_path(self) -> str:
+    @classmethod
+    def repositories_params(cls, count: int) -> dict[str, str | int]:
+        """Projects the user is a member of, the most recently active first."""
+        return {"membership": "true", "order_by": "last_activity_at", "per_page": count}
+
+    @classmethod
+    def repository_path(cls, full_name: str) -> str:
         """`/projects/NAMESPACE%2FPROJECT`: the full path, URL-encoded as one segment."""
-        return f"/projects/{quote(self.full_name, safe='')}"
+        return f"/projects/{quote(full_name, safe='')}"
 
-    def about(self, body: Mapping[str, Any]) -> About:
+    @classmethod
+    def about(cls, body: Mapping[str, Any]) -> About:
         """See `CodeHostConnector.about`; `internal` projects count as private."""
         visibility = str(body.get("visibility", "private"))
         return About(

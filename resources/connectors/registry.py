@@ -46,6 +46,27 @@ CONNECTORS: Mapping[str, type[BaseConnector]] = MappingProxyType(
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# The config field an OAuth connection fills with its access token.
+OAUTH_TOKEN_FIELD = "token"
+# What validation sees in that field before a run asks the connection for a real token.
+OAUTH_TOKEN_STAND_IN = "oauth-access-token"
+
+
+def _by_oauth_provider() -> Mapping[str, type[BaseConnector]]:
+    served: dict[str, type[BaseConnector]] = {}
+    for cls in CONNECTORS.values():
+        provider = cls.spec.oauth_provider
+        if provider is not None:
+            if provider in served:
+                raise RuntimeError(f"{provider} OAuth connections would serve two connector types")
+            if OAUTH_TOKEN_FIELD not in cls.spec.connection_fields:
+                raise RuntimeError(f"{cls.spec.type} takes OAuth connections but no token field")
+            served[provider] = cls
+    return MappingProxyType(served)
+
+
+OAUTH_CONNECTORS = _by_oauth_provider()
+
 
 def connector_types() -> list[ConnectorSpec]:
     """The spec of every connector type, sorted by type (copies: safe to modify)."""
@@ -117,30 +138,59 @@ def _validated(
     return copy.deepcopy(dict(config))
 
 
-def connection_schema(spec: ConnectorSpec) -> dict[str, Any] | None:
-    """JSON Schema of a connection's config for this type; None if it takes no connection."""
+def connection_connector(type: str, *, oauth: bool = False) -> type[BaseConnector]:
+    """The connector a connection serves: its type's, or for an OAuth connection (whose
+    type is its provider, e.g. `google`) the connector that takes that provider's tokens.
+
+    Raises:
+        ConfigError: No connector has that type, or takes that provider's connections.
+    """
+    if not oauth:
+        return connector_class(type)
+    served = OAUTH_CONNECTORS.get(type)
+    if served is None:
+        raise ConfigError(
+            f"type: no connector takes {type!r} OAuth connections",
+            field="type",
+            details={"known": sorted(OAUTH_CONNECTORS)},
+        )
+    return served
+
+
+def connection_schema(spec: ConnectorSpec, *, oauth: bool = False) -> dict[str, Any] | None:
+    """JSON Schema of a connection's config for this type; None if it takes no connection.
+
+    An OAuth connection holds only the endpoints (its token comes from the provider), none
+    of them required.
+    """
     if not spec.connection_fields:
         return None
     properties = spec.config_schema["properties"]
+    fields = [n for n in spec.connection_fields if not (oauth and n == OAUTH_TOKEN_FIELD)]
     return {
         "$schema": JSON_SCHEMA_DIALECT,
-        "title": f"{spec.display_name} connection",
+        "title": f"{spec.display_name} {'OAuth ' if oauth else ''}connection",
         "type": "object",
-        "properties": {name: properties[name] for name in spec.connection_fields},
-        "required": [name for name in spec.secret_fields if name in spec.connection_fields],
+        "properties": {name: properties[name] for name in fields},
+        "required": [name for name in spec.secret_fields if name in fields and not oauth],
         "additionalProperties": False,
     }
 
 
-def validate_connection_config(type: str, config: Any) -> dict[str, Any]:
+def validate_connection_config(type: str, config: Any, *, oauth: bool = False) -> dict[str, Any]:
     """Check a connection's config: the type's connection fields, its secrets required.
+
+    Args:
+        type: The connection's type (a provider for OAuth connections).
+        config: The config as received.
+        oauth: Whether it is an OAuth connection (see `connection_schema`).
 
     Raises:
         ConfigError: The type takes no connection, or the config is invalid (as
             `validate_config` words it).
     """
-    spec = connector_class(type).spec
-    schema = connection_schema(spec)
+    spec = connection_connector(type, oauth=oauth).spec
+    schema = connection_schema(spec, oauth=oauth)
     if schema is None:
         raise ConfigError(f"type: {type!r} connectors take no connection", field="type")
     return _validated(schema, config, secrets=frozenset(spec.secret_fields))
@@ -185,22 +235,40 @@ def validate_options(
     return valid
 
 
-def run_connection_test(type: str, config: Mapping[str, Any]) -> CheckResult:
-    """Test a connection's fields (secrets opened) with the type's own connection test.
+def run_connection_test(
+    type: str, config: Mapping[str, Any], *, oauth: bool = False
+) -> CheckResult:
+    """Test a connection's fields (secrets opened) with its connector's own connection test.
+
+    Args:
+        type: The connection's type (a provider for OAuth connections).
+        config: Its fields, secrets opened (an OAuth connection's with a fresh token).
+        oauth: Whether it is an OAuth connection (see `connection_connector`).
 
     Raises:
-        ConfigError: The type has no connection test (field `type`).
+        ConfigError: No connector serves it, or the connector has no connection test
+            (field `type`).
     """
-    cls = connector_class(type)
+    cls = connection_connector(type, oauth=oauth)
     if not issubclass(cls, ConnectionTester):
         raise ConfigError(f"type: {type!r} connections cannot be tested on their own", field="type")
     return cls.test_connection(config)
 
 
 def source_config_with(
-    type: str, config: Mapping[str, Any], connection_config: Mapping[str, Any]
+    type: str,
+    config: Mapping[str, Any],
+    connection_config: Mapping[str, Any],
+    *,
+    oauth: bool = False,
 ) -> dict[str, Any]:
     """Check a source config that takes its connection fields from a connection.
+
+    Args:
+        type: The source's connector type.
+        config: The source's own config.
+        connection_config: The connection's config, secrets opened.
+        oauth: The connection is an OAuth one: it supplies the token at run time.
 
     Returns:
         The source's own config (without the connection's fields).
@@ -215,7 +283,8 @@ def source_config_with(
                 f"config.{name}: comes from the connection; leave it out",
                 field=f"config.{name}",
             )
-    validate_config(type, {**connection_config, **config})
+    token = {OAUTH_TOKEN_FIELD: OAUTH_TOKEN_STAND_IN} if oauth else {}
+    validate_config(type, {**connection_config, **token, **config})
     return copy.deepcopy(dict(config))
 
 

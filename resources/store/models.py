@@ -182,6 +182,32 @@ class Source(Base):
     jobs: Mapped[list[SyncJob]] = relationship(
         back_populates="source", cascade="all, delete-orphan", passive_deletes=True
     )
+    channels: Mapped[list[PushChannel]] = relationship(
+        back_populates="source", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class PushChannel(Base):
+    """A push-notification channel a provider keeps open for a source (Drive's changes.watch).
+
+    Stored before the provider is asked to open it, since its first message may arrive before
+    the answer; so while one channel replaces another, a source holds both.
+    """
+
+    __tablename__ = "push_channels"
+
+    # The id Headwater chose (a UUID), sent back as `X-Goog-Channel-ID`.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    # `{"$sealed": token}`: the secret the provider sends back with every message.
+    token: Mapped[dict[str, Any]]
+    address: Mapped[str] = mapped_column(Text)
+    # The provider's id of the watched resource, and when it stops sending; None until open.
+    resource_id: Mapped[str | None] = mapped_column(String(256))
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    source: Mapped[Source] = relationship(back_populates="channels")
 
 
 class SyncJob(Base):

@@ -2,14 +2,16 @@
 
 Nothing here syncs: a push to a source's branch queues (or joins) an incremental job, and the
 sync-request sensor turns that job into a run. The caller runs `authenticate` and `record`
-in transactions of their own, and answers only after `record`'s has committed.
+in transactions of their own, and answers only after `record`'s has committed. Code-host
+deliveries are read here; other providers (Google Drive's push notifications) authenticate
+their own way and store through the same `record_accepted` and `audit`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,6 +128,29 @@ class Verified:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Accepted:
+    """An authenticated delivery of any provider, as the store keeps it.
+
+    Attributes:
+        provider: The provider in the URL (`/webhooks/{provider}`).
+        delivery_id: The provider's id of the delivery, the same on redeliveries.
+        event: What the provider says happened (`push`, a Drive resource state, ...).
+        body_sha256: Hex SHA-256 of the body.
+        attempt: The provider's attempt counter, if it sends one.
+        changes: What the delivery says changed, as stored.
+        source_ids: The sources it authenticated for.
+    """
+
+    provider: str
+    delivery_id: str
+    event: str
+    body_sha256: str
+    attempt: int | None
+    changes: dict[str, Any]
+    source_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Receipt:
     """What storing a delivery did.
 
@@ -182,17 +207,8 @@ def authenticate(session: Session, vault: Vault, delivery: Delivery) -> Verified
 
 
 def reject(session: Session, delivery: Delivery, reason: str) -> None:
-    """Audit a rejected delivery: who sent what claim, and why it failed; never the body."""
-    logger.warning(
-        "webhook rejected: %s",
-        reason,
-        extra={
-            "provider": delivery.provider.name,
-            "deliveryId": delivery.delivery_id,
-            "remoteAddr": delivery.remote_addr,
-        },
-    )
-    webhooks.add_rejection(
+    """Audit a rejected code-host delivery (see `audit`)."""
+    audit(
         session,
         provider=delivery.provider.name,
         reason=reason,
@@ -202,22 +218,79 @@ def reject(session: Session, delivery: Delivery, reason: str) -> None:
     )
 
 
-def record(session: Session, verified: Verified, *, now: datetime) -> Receipt:
-    """Store the delivery and queue (or join) an incremental job per source it concerns.
+def audit(
+    session: Session,
+    *,
+    provider: str,
+    reason: str,
+    delivery_id: str | None,
+    event: str | None,
+    remote_addr: str | None,
+) -> None:
+    """Audit a rejected delivery: who sent what claim, and why it failed; never the body."""
+    logger.warning(
+        "webhook rejected: %s",
+        reason,
+        extra={"provider": provider, "deliveryId": delivery_id, "remoteAddr": remote_addr},
+    )
+    webhooks.add_rejection(
+        session,
+        provider=provider,
+        reason=reason,
+        delivery_id=delivery_id,
+        event=event,
+        remote_addr=remote_addr,
+    )
 
-    A delivery id stored before changes nothing but its attempt count, and answers with
-    the jobs of its first attempt.
-    """
+
+def record(session: Session, verified: Verified, *, now: datetime) -> Receipt:
+    """Store a code-host delivery and queue (or join) an incremental job per source it
+    concerns (see `record_accepted`)."""
     delivery = verified.delivery
     push = delivery.push
-    row_id, new = webhooks.record_delivery(
-        session,
+    accepted = Accepted(
         provider=delivery.provider.name,
         delivery_id=delivery.delivery_id,
         event=delivery.event,
         body_sha256=delivery.body_sha256,
+        attempt=delivery.attempt,
         changes=_changes(push),
-        attempt_number=delivery.attempt,
+        source_ids=verified.source_ids,
+    )
+    return record_accepted(
+        session,
+        accepted,
+        no_sync_reason=lambda source: _no_sync_reason(delivery, push, source, verified.repository),
+        now=now,
+    )
+
+
+def record_accepted(
+    session: Session,
+    accepted: Accepted,
+    *,
+    no_sync_reason: Callable[[Source], str | None],
+    now: datetime,
+) -> Receipt:
+    """Store an authenticated delivery and queue (or join) an incremental job per source.
+
+    A delivery id stored before changes nothing but its attempt count, and answers with
+    the jobs of its first attempt.
+
+    Args:
+        session: The transaction to store in.
+        accepted: The delivery.
+        no_sync_reason: Why the delivery queues no sync of a source, or None when it does.
+        now: When it was received.
+    """
+    row_id, new = webhooks.record_delivery(
+        session,
+        provider=accepted.provider,
+        delivery_id=accepted.delivery_id,
+        event=accepted.event,
+        body_sha256=accepted.body_sha256,
+        changes=accepted.changes,
+        attempt_number=accepted.attempt,
         now=now,
     )
     if not new:
@@ -225,11 +298,11 @@ def record(session: Session, verified: Verified, *, now: datetime) -> Receipt:
             job_ids=webhooks.delivery_jobs(session, delivery_row_id=row_id), redelivery=True
         )
     job_ids: list[str] = []
-    for source_id in verified.source_ids:
+    for source_id in accepted.source_ids:
         source = sources.get_source(session, source_id)
         if source is None:  # deleted since it was verified
             continue
-        reason = _no_sync_reason(delivery, push, source, verified.repository)
+        reason = no_sync_reason(source)
         job_id = None
         if reason is None:
             job_id = jobs.enqueue_sync(
@@ -241,9 +314,9 @@ def record(session: Session, verified: Verified, *, now: datetime) -> Receipt:
         )
     logger.info(
         "webhook %s %s stored",
-        delivery.provider.name,
-        delivery.event,
-        extra={"deliveryId": delivery.delivery_id, "jobIds": job_ids},
+        accepted.provider,
+        accepted.event,
+        extra={"deliveryId": accepted.delivery_id, "jobIds": job_ids},
     )
     return Receipt(job_ids=job_ids, redelivery=False)
 

@@ -9,7 +9,8 @@ import httpx
 
 from resources.vault import MASK
 from tests.api.conftest import ApiServer
-from tests.fakes.github_server import FAKE_TOKEN, USER_LOGIN, FakeGithubServer
+from tests.fakes.codehost import USER_NAME
+from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer
 
 
 def _create(client: httpx.Client, github: FakeGithubServer, **overrides: object) -> httpx.Response:
@@ -96,7 +97,7 @@ def test_the_test_really_connects_and_explains_a_refusal(
     report = passed.json()
     assert report["success"] is True and report["issues"] == []
     assert report["connectionTest"]["status"] == "success"
-    assert USER_LOGIN in report["connectionTest"]["message"]
+    assert USER_NAME in report["connectionTest"]["message"]
     assert "acme/api" in report["operationsTest"]["GET /user/repos"]["detail"]
     assert "default branch main" in report["operationsTest"]["GET /repos/{sample}"]["detail"]
     assert client.get(f"/connections/{connection_id}").json()["lastTestedAt"]

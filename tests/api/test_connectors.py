@@ -26,7 +26,7 @@ def test_the_catalog_lists_every_registered_connector(api: ApiServer) -> None:
     assert github["secretFields"] == ["token"]
     assert github["configSchema"]["properties"]["token"]["writeOnly"] is True
     assert github["configSchema"]["required"] == ["owner", "repo"]
-    assert github["authMethods"] == ["apiKey", "none"]
+    assert github["authMethods"] == ["apiKey", "oauth2", "none"]
     assert github["optionsSchema"]["properties"]["chunkMaxTokens"]["default"] == 512
     assert entries["local"]["authMethods"] == ["none"]
     assert entries["local"]["capabilities"]["renames"] is False

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import SERVICE_TOKEN, ApiServer, new_user, run_server
+from tests.fakes.drive_server import USER_EMAIL, FakeDrive, running_drive
 from tests.fakes.oauth_server import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -237,3 +238,61 @@ def test_delete_revokes_at_the_provider(api: ApiServer, provider: FakeOAuthServe
 
     assert provider.revoked[-1] == refresh_token
     assert refresh_token not in provider.refresh_tokens
+
+
+@pytest.fixture(scope="module")
+def drive(provider: FakeOAuthServer) -> Iterator[FakeDrive]:
+    """A fake Drive that takes the access tokens the authorization server issued."""
+    with running_drive() as fake:
+        fake.accepts = lambda token: token in provider.issued
+        yield fake
+
+
+def test_a_google_connection_serves_gdrive_sources_with_fresh_tokens(
+    api: ApiServer, provider: FakeOAuthServer, drive: FakeDrive
+) -> None:
+    user = new_user()
+    client = api.client(user)
+    provider.access_ttl_s = 60  # inside the refresh margin: every use refreshes
+    connection_id = connect(api, user, "google")["connectionId"]
+    url = f"/connections/{connection_id}"
+    folder = drive.add_folder("Shared notes")
+    drive.add_document("Plan", "# Plan\n", parent=folder)
+
+    # An OAuth connection may hold the provider's endpoints, never a token.
+    patched = client.patch(url, json={"config": {"apiUrl": drive.api_url}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["config"] == {"apiUrl": drive.api_url}
+    assert patched.json()["status"] == "active"
+    with_token = client.patch(url, json={"config": {"token": "ya29.mine"}})
+    assert with_token.status_code == 400
+    assert with_token.json()["error"]["details"]["field"] == "config.token"
+
+    before = provider.token_calls.get("refresh_token", 0)
+    report = client.post(f"{url}/test").json()
+    assert report["success"] is True, report
+    assert provider.token_calls["refresh_token"] == before + 1  # refreshed first
+    assert USER_EMAIL in report["connectionTest"]["message"]
+    assert "Shared notes" in report["operationsTest"]["GET /files"]["detail"]
+
+    source = {"type": "gdrive", "connectionId": connection_id, "config": {"folderId": folder}}
+    repeated = client.post(
+        "/sources", json={**source, "config": {"folderId": folder, "token": "t"}}
+    )
+    assert repeated.json()["error"]["details"]["field"] == "config.token"
+    other = client.post("/sources", json={**source, "type": "gitlab", "config": {"owner": "a"}})
+    assert other.json()["error"]["details"]["field"] == "connectionId"
+    created = client.post("/sources", json=source)
+    assert created.status_code == 201, created.text
+    assert created.json()["webhook"]["registered"] is True
+    watch = [r for r in drive.requests if r.path.endswith("/changes/watch")][-1]
+    assert watch.headers["authorization"].removeprefix("Bearer ") in provider.issued
+
+    # Access removed at Google: the test says to connect again, and the connection shows it.
+    provider.revoke_all()
+    failed = client.post(f"{url}/test").json()
+    assert failed["success"] is False
+    assert failed["connectionTest"]["errorCode"] == "NEEDS_REAUTH"
+    assert "GET /oauth/google" in failed["recommendations"][0]
+    assert client.get(url).json()["status"] == "needs_reauth"
+    assert client.delete(f"/sources/{created.json()['source']['id']}").status_code == 200

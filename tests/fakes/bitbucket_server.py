@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that answers as Bitbucket Cloud's REST API 2.0 does.
 
-REST under `/2.0` (shapes from Bitbucket's REST docs): `GET /repositories/{workspace}/{slug}`,
+REST under `/2.0` (shapes from Bitbucket's REST docs): `GET /user`, `GET /repositories`
+(`role=member` needs a token), `GET /repositories/{workspace}/{slug}`,
 `/refs/branches` (paged as `{"pagelen", "size", "page", "values", "next"}`, the last page
 without `next`), `/refs/branches/{name}`, repository webhooks (`GET|POST /hooks`,
 `DELETE /hooks/{uid}`, uids in braces); errors as `{"type": "error", "error": {"message"}}`;
@@ -23,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from tests.fakes.codehost import (
+    USER_NAME,
     FakeCodeHost,
     FakeRepository,
     branches,
@@ -86,8 +88,35 @@ class FakeBitbucketServer(FakeCodeHost):
         self.script(429, RATE_LIMIT_MESSAGE, times=times, headers=headers)
 
     def routes(self, app: FastAPI) -> None:
-        """Bitbucket's repository, branches and webhooks endpoints."""
+        """Bitbucket's user, repository list, repository, branches and webhooks endpoints."""
         repos = API_PREFIX + "/repositories/{workspace}/{slug}"
+
+        @app.get(API_PREFIX + "/user")
+        def get_user(request: Request) -> Response:
+            self.accept_authenticated(request)
+            return self.json(
+                {
+                    "type": "user",
+                    "display_name": USER_NAME,
+                    "nickname": USER_NAME,
+                    "account_id": "712020:2f1a9c4e-0000-4000-8000-000000000001",
+                    "uuid": "{9c4e2f1a-0000-4000-8000-000000000001}",
+                }
+            )
+
+        @app.get(API_PREFIX + "/repositories")
+        def list_repositories(request: Request) -> Response:
+            if "role" in request.query_params:
+                self.accept_authenticated(request)
+            else:
+                self.accept(request)
+            anonymous = request.headers.get("authorization") is None
+            items = [
+                self._repository_body(*full_name.split("/"), repo)
+                for full_name, repo in self.repositories()
+                if not (anonymous and repo.private)
+            ]
+            return self._page(items, request)
 
         @app.get(repos)
         def get_repository(request: Request, workspace: str, slug: str) -> Response:

@@ -31,6 +31,9 @@ from tests.fakes.serving import serve_in_thread
 
 logger = logging.getLogger(__name__)
 
+# Who the token is, on every fake host.
+USER_NAME = "headwater-bot"
+
 CGI_READ_CHUNK = 65536
 # Request headers that `git http-backend` reads as CGI variables.
 CGI_HEADERS = {
@@ -189,6 +192,12 @@ class FakeCodeHost(ABC):
         authorization = request.headers.get("authorization")
         if authorization is not None and authorization != f"Bearer {self.token}":
             raise Answer(self.error(401, self.unauthorized_message))
+
+    def accept_authenticated(self, request: Request, *, message: str | None = None) -> None:
+        """As `accept`, for endpoints about the token's own user: 401 without a token."""
+        self.accept(request)
+        if request.headers.get("authorization") is None:
+            raise Answer(self.error(401, message or self.unauthorized_message))
 
     def lookup(self, request: Request, full_name: str) -> FakeRepository:
         """The repository for an API request; `Answer` with the refusal to give instead."""

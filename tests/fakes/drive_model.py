@@ -58,6 +58,10 @@ CHANGE_LIST_FIELDS: dict[str, Any] = {
     "newStartPageToken": None,
     "changes": CHANGE_FIELDS,
 }
+ABOUT_FIELDS: dict[str, Any] = {
+    "kind": None,
+    "user": dict.fromkeys(("kind", "displayName", "emailAddress", "me", "permissionId")),
+}
 # What v3 answers when `fields` is not given.
 DEFAULT_FILE = "kind,id,name,mimeType"
 DEFAULT_FILE_LIST = f"kind,nextPageToken,incompleteSearch,files({DEFAULT_FILE})"

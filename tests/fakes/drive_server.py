@@ -1,14 +1,16 @@
 """A real HTTP server on 127.0.0.1 that answers as the Google Drive API v3 does, for tests.
 
-Under `/drive/v3` (the base URL is `{url}/drive/v3`): files.list (`q`, `pageSize`,
-`pageToken`, `fields`, `supportsAllDrives`, `includeItemsFromAllDrives`), files.get (with
-`alt=media`, streamed), files.export (formats per file, the 10 MB limit),
-changes.getStartPageToken, changes.list, changes.watch and channels.stop; Bearer auth;
-errors in Drive's shape (see `drive_model`). Channels get real push notifications: a
-`sync` message when opened and a `change` message after every change, POSTed to their
-address with the `X-Goog-*` headers. Tests change the drive through methods (each one a
-change in the changes log), script the next answers (403 rate limits, 429 with
-Retry-After, ...), and see every request.
+Under `/drive/v3` (the base URL is `{url}/drive/v3`): about.get, files.list (`q`,
+`pageSize`, `pageToken`, `fields`, `supportsAllDrives`, `includeItemsFromAllDrives`),
+files.get (with `alt=media`, streamed), files.export (formats per file, the 10 MB limit),
+changes.getStartPageToken, changes.list, changes.watch and channels.stop; Bearer auth (the
+drive's token, or any a linked authorization server issued); errors in Drive's shape (see
+`drive_model`). Channels get real push notifications: a `sync` message when opened and a
+`change` message after every change, POSTed to their address with the `X-Goog-*` headers
+and no body; `push` sends one on demand (a retry with the same message number, a forged
+token). Drive may shorten a channel's life (`channel_ttl_cap_ms`). Tests change the drive
+through methods (each one a change in the changes log), script the next answers (403 rate
+limits, 429 with Retry-After, ...), and see every request and every notification.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tests.fakes.drive_model import (
+    ABOUT_FIELDS,
     CHANGE_LIST_FIELDS,
     DEFAULT_CHANGE_LIST,
     DEFAULT_FILE,
@@ -63,6 +66,8 @@ USER_RATE_LIMIT = "User Rate Limit Exceeded"
 RATE_LIMIT = "Rate Limit Exceeded"
 BAD_CREDENTIALS = "Request had invalid authentication credentials."
 TOO_LARGE_TO_EXPORT = "This file is too large to be exported."
+USER_NAME = "Headwater Bot"
+USER_EMAIL = "headwater-bot@example.com"
 NOT_DOWNLOADABLE = (
     "Only files with binary content can be downloaded. Use Export with Docs Editors files."
 )
@@ -80,12 +85,14 @@ class RecordedRequest:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One push notification sent to a channel's address, and the receiver's status."""
+    """One push notification sent to a channel's address, and what the receiver answered
+    (status 0: nobody answered)."""
 
     channel_id: str
     state: str
     headers: dict[str, str]
     status: int
+    answer: str
 
 
 @dataclass(slots=True)
@@ -98,9 +105,17 @@ class Scripted:
 
 @dataclass
 class FakeDrive:
-    """State and controls of one running fake Drive."""
+    """State and controls of one running fake Drive.
+
+    Attributes:
+        token: The access token it accepts.
+        accepts: Also accepts the tokens this says yes to (an authorization server's).
+        channel_ttl_cap_ms: The longest life it gives a channel (Drive: a week).
+    """
 
     token: str
+    accepts: Callable[[str], bool] | None = None
+    channel_ttl_cap_ms: int = MAX_CHANNEL_TTL_MS
     url: str = ""
     root_id: str = field(default_factory=new_id)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -252,7 +267,9 @@ class FakeDrive:
                 if scripted.path in request.url.path:
                     self._script.remove(scripted)
                     raise scripted.error
-        if request.headers.get("authorization") != f"Bearer {self.token}":
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        known = token == self.token or (self.accepts is not None and self.accepts(token))
+        if scheme != "Bearer" or not known:
             raise DriveError(
                 401,
                 "authError",
@@ -329,11 +346,11 @@ class FakeDrive:
                 resource_id=new_id(),
                 address=address,
                 token=body.get("token"),
-                expiration_ms=min(requested, now_ms + MAX_CHANNEL_TTL_MS),
+                expiration_ms=min(requested, now_ms + self.channel_ttl_cap_ms),
                 resource_uri=f"{self.api_url}/changes?alt=json&pageToken={page_token}",
             )
             self._channels[channel_id] = channel
-        self._notify(channel, "sync")
+        self.push(channel.id, "sync")
         return channel
 
     def close_channel(self, body: dict[str, Any]) -> None:
@@ -374,31 +391,56 @@ class FakeDrive:
 
     def _notify_all(self) -> None:
         with self._lock:
-            channels = list(self._channels.values())
-        for channel in channels:
-            self._notify(channel, "change")
+            channel_ids = list(self._channels)
+        for channel_id in channel_ids:
+            self.push(channel_id)
 
-    def _notify(self, channel: Channel, state: str) -> None:
-        """POST one notification as Drive does: no body, everything in `X-Goog-*` headers."""
+    # --- push notifications ---
+
+    def push(
+        self,
+        channel_id: str,
+        state: str = "change",
+        *,
+        message_number: int | None = None,
+        token: str | None = None,
+    ) -> Delivery:
+        """POST one notification to an open channel's address now, as Drive does: no body,
+        everything in `X-Goog-*` headers; what the receiver answered is kept in `deliveries`.
+
+        Args:
+            channel_id: The channel.
+            state: `X-Goog-Resource-State` (`sync`, `change`).
+            message_number: Send this number again (Drive's retry of one message); default:
+                the channel's next number.
+            token: A token other than the channel's (a forged notification).
+        """
         with self._lock:
-            channel.messages += 1
+            channel = self._channels[channel_id]
+            if message_number is None:
+                channel.messages += 1
+                message_number = channel.messages
             expiration = datetime.fromtimestamp(channel.expiration_ms / 1000, UTC)
             headers = {
                 "X-Goog-Channel-ID": channel.id,
                 "X-Goog-Channel-Expiration": format_datetime(expiration, usegmt=True),
-                "X-Goog-Message-Number": str(channel.messages),
+                "X-Goog-Message-Number": str(message_number),
                 "X-Goog-Resource-ID": channel.resource_id,
                 "X-Goog-Resource-State": state,
                 "X-Goog-Resource-URI": channel.resource_uri,
             }
-            if channel.token is not None:
-                headers["X-Goog-Channel-Token"] = channel.token
+            sent_token = token if token is not None else channel.token
+            if sent_token is not None:
+                headers["X-Goog-Channel-Token"] = sent_token
         try:
-            status = httpx.post(channel.address, headers=headers, timeout=10).status_code
-        except httpx.HTTPError:
-            status = 0
+            response = httpx.post(channel.address, headers=headers, timeout=10)
+            status, answer = response.status_code, response.text
+        except httpx.HTTPError as error:
+            status, answer = 0, str(error)
+        delivery = Delivery(channel.id, state, headers, status, answer)
         with self._lock:
-            self.deliveries.append(Delivery(channel.id, state, headers, status))
+            self.deliveries.append(delivery)
+        return delivery
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -479,6 +521,24 @@ def _app(drive: FakeDrive) -> FastAPI:
                 403, "exportSizeLimitExceeded", "This file is too large to be exported."
             )
         return Response(data, media_type=mime_type)
+
+    @app.get(API_PREFIX + "/about")
+    def about(request: Request) -> Any:
+        drive.admit(request)
+        fields = request.query_params.get("fields")
+        if not fields:
+            raise DriveError(400, "required", "The 'fields' parameter is required for this method.")
+        body = {
+            "kind": "drive#about",
+            "user": {
+                "kind": "drive#user",
+                "displayName": USER_NAME,
+                "emailAddress": USER_EMAIL,
+                "me": True,
+                "permissionId": "01234567890123456789",
+            },
+        }
+        return partial(body, fields, default=fields, known=ABOUT_FIELDS)
 
     @app.get(API_PREFIX + "/changes/startPageToken")
     def start_page_token(request: Request) -> Any:

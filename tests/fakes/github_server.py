@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from tests.fakes.codehost import (
-    Answer,
+    USER_NAME,
     FakeCodeHost,
     FakeRepository,
     branches,
@@ -37,13 +37,13 @@ DOCS = "https://docs.github.com/rest"
 RATE_LIMIT = 5000
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
-USER_LOGIN = "headwater-bot"
 FAKE_TOKEN = "ghp_fake_test_token_0123456789"
 PRIMARY_LIMIT_MESSAGE = "API rate limit exceeded for user ID 1."
 SECONDARY_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
 FIRST_HOOK_ID = 12345677
+ANONYMOUS_MESSAGE = "Requires authentication"
 
 
 class FakeGithubServer(FakeCodeHost):
@@ -132,12 +132,12 @@ class FakeGithubServer(FakeCodeHost):
 
         @app.get(API_PREFIX + "/user")
         def get_user(request: Request) -> Response:
-            self._accept_authenticated(request)
-            return self.json({"login": USER_LOGIN, "id": 583231, "type": "User"})
+            self.accept_authenticated(request, message=ANONYMOUS_MESSAGE)
+            return self.json({"login": USER_NAME, "id": 583231, "type": "User"})
 
         @app.get(API_PREFIX + "/user/repos")
         def list_user_repositories(request: Request) -> Response:
-            self._accept_authenticated(request)
+            self.accept_authenticated(request, message=ANONYMOUS_MESSAGE)
             items = [
                 self._repository_body(*full_name.split("/"), repo)
                 for full_name, repo in self.repositories()
@@ -163,12 +163,6 @@ class FakeGithubServer(FakeCodeHost):
         def delete_hook(request: Request, owner: str, name: str, hook_id: str) -> Response:
             repo = self.lookup_hooks(request, f"{owner}/{name}")
             return self.delete_hook(repo, hook_id, missing="Not Found")
-
-    def _accept_authenticated(self, request: Request) -> None:
-        """As `accept`, for endpoints about the token's own user."""
-        self.accept(request)
-        if request.headers.get("authorization") is None:
-            raise Answer(self.error(401, "Requires authentication"))
 
     def _repository_body(self, owner: str, name: str, repo: FakeRepository) -> dict[str, Any]:
         html_url = f"{self.url}/{owner}/{name}"

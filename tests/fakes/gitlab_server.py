@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 that answers as GitLab's REST API v4 does, for tests.
 
-REST under `/api/v4` (shapes from GitLab's REST docs), a project named by its URL-encoded
-full path (`group%2Fsub%2Frepo`, an unencoded slash finds no project): `GET /projects/:id`,
+REST under `/api/v4` (shapes from GitLab's REST docs): `GET /user`, `GET /projects`
+(`membership=true` needs a token), a project named by its URL-encoded full path
+(`group%2Fsub%2Frepo`, an unencoded slash finds no project): `GET /projects/:id`,
 `/languages` (percentages), `/repository/branches` (paginated with `Link` and `X-*` page
 headers), `/repository/branches/:branch`, project hooks (`GET|POST /hooks`,
 `DELETE /hooks/:hook_id`); errors as `{"message": "404 Project Not Found"}`, unknown routes
@@ -25,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from tests.fakes.codehost import (
+    USER_NAME,
     FakeCodeHost,
     FakeRepository,
     branches,
@@ -100,7 +102,35 @@ class FakeGitlabServer(FakeCodeHost):
         self.script_response(429, THROTTLED_BODY, times=times, headers=headers)
 
     def routes(self, app: FastAPI) -> None:
-        """One route per method under `/projects/`, dispatched on the encoded path."""
+        """The user, the project list, and one route per method under `/projects/`,
+        dispatched on the encoded path."""
+
+        @app.get(API_PREFIX + "/user")
+        def get_user(request: Request) -> Response:
+            self.accept_authenticated(request)
+            return self.json(
+                {
+                    "id": 7,
+                    "username": USER_NAME,
+                    "name": "Headwater Bot",
+                    "state": "active",
+                    "web_url": f"{self.url}/{USER_NAME}",
+                }
+            )
+
+        @app.get(API_PREFIX + "/projects")
+        def list_projects(request: Request) -> Response:
+            if request.query_params.get("membership") == "true":
+                self.accept_authenticated(request)
+            else:
+                self.accept(request)
+            anonymous = request.headers.get("authorization") is None
+            items = [
+                self._project_body(full_name, repo)
+                for full_name, repo in self.repositories()
+                if not (anonymous and repo.private)
+            ]
+            return self._page(items, request)
 
         @app.api_route(PROJECTS + "{rest:path}", methods=["GET", "POST", "DELETE"])
         async def projects(request: Request, rest: str) -> Response:

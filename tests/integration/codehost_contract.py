@@ -25,7 +25,7 @@ from resources.connectors import (
     validate_config,
 )
 from resources.connectors import git as git_module
-from resources.connectors.base import BranchHead, HookManager, HookNotPermitted
+from resources.connectors.base import BranchHead, ConnectionTester, HookManager, HookNotPermitted
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import get_settings
@@ -33,7 +33,7 @@ from resources.source_configs import sealed_config
 from resources.store import sources
 from resources.store.models import JobStatus, SyncType
 from resources.vault import Vault
-from tests.fakes.codehost import FakeCodeHost
+from tests.fakes.codehost import USER_NAME, FakeCodeHost
 from tests.gitrepo import commit_all, git, head, seeded_repository, write
 from tests.runs import sync_source, table
 
@@ -247,6 +247,26 @@ class CodeHostContract(HookContract, PipelineContract):
         assert {"owner", "repo", "branch", "includePaths", "excludePaths", "apiUrl"} <= set(
             spec.config_schema["properties"]
         )
+
+    def test_a_connection_test_names_the_user_lists_repositories_and_reads_one(
+        self, host: FakeCodeHost, served: Path
+    ) -> None:
+        cls = connector_class(self.type)
+        assert issubclass(cls, ConnectionTester)
+        assert {"token", "apiUrl", "gitUrl"} <= set(cls.spec.connection_fields)
+
+        result = cls.test_connection({"token": host.token, "apiUrl": host.api_url})
+
+        assert result.ok, result.message
+        assert [step.ok for step in result.steps] == [True, True, True]
+        assert all(step.duration_ms >= 0 for step in result.steps)
+        whoami, listed, read = (step.detail for step in result.steps)
+        assert USER_NAME in whoami and USER_NAME in result.message
+        assert self.full_name in listed
+        assert read == f"{self.full_name}: default branch main"
+        refused = cls.test_connection({"token": WRONG_TOKEN, "apiUrl": host.api_url})
+        assert not refused.ok and refused.details["status"] == 401
+        assert len(refused.steps) == 1 and WRONG_TOKEN not in repr(refused)
 
     def test_check_reports_both_steps_with_timings(self, connect: Connect) -> None:
         connector = connect()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +16,37 @@ from resources.connectors import (
     ConfigError,
     ConnectorError,
     connector_types,
-    open_connector,
     validate_config,
 )
+from resources.connectors.base import ChangeWatcher, ConnectionTester
 from resources.connectors.gdrive import INDEX_FILE, GdriveConnector
-from resources.connectors.gdrive_push import Decision, WatchChannel
 from resources.connectors.rest import RetryPolicy
 from resources.lake import Lake
 from resources.metadata import MetadataStore
+from resources.oauth.flow import TOKEN_FIELDS
 from resources.settings import get_settings
-from resources.source_configs import sealed_config
-from resources.store import jobs, sources
-from resources.store.models import JobStatus, SyncType
+from resources.source_configs import sealed_connection_config, sealed_source_config_with
+from resources.store import connections, sources
+from resources.store.models import ConnectionStatus, JobStatus, SyncType, utcnow
+from resources.store.owners import Owner
 from resources.vault import Vault
 from tests.documents import make_pdf
 from tests.fakes.drive_model import DriveError
 from tests.fakes.drive_server import (
     RATE_LIMIT,
+    USER_EMAIL,
     USER_RATE_LIMIT,
     FakeDrive,
     drive_fixture,  # noqa: F401  (provides the `drive` fixture)
 )
-from tests.fakes.push_receiver import PushReceiver, push_receiver_fixture  # noqa: F401
-from tests.runs import run_job, sync_source, table
+from tests.fakes.oauth_server import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeOAuthServer,
+    running_oauth_server,
+)
+from tests.oauth_connections import expiring_connection
+from tests.runs import sync_source, table
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +56,9 @@ BUDGET_CSV = "item,amount\nservers,1200\nlicenses,300\n"
 DECK_TXT = "Roadmap\n\nQ1: ship the connector\n"
 NOTES_TXT = "plain notes\n"
 OLD_PLAN_MD = "# Old plan\n\nArchived.\n"
+NOBODY = "http://127.0.0.1:9/webhooks/gdrive"  # nothing listens: notifications go unanswered
+REFRESH_TOKEN = "rt-seeded-" + "g" * 20
+STALE_TOKEN = "at-stale-" + "s" * 20
 
 Connect = Callable[..., GdriveConnector]
 
@@ -485,60 +495,116 @@ def test_token_never_reaches_logs_errors_results_or_the_cache(
     assert all(r.headers["authorization"] == f"Bearer {drive.token}" for r in drive.requests[:3])
 
 
-def test_watch_opens_a_channel_and_notifications_are_decided(
-    connect: Connect, drive: FakeDrive, team: Team, push_receiver: PushReceiver
+def test_watch_opens_a_channel_that_posts_notifications_until_stopped(
+    connect: Connect, drive: FakeDrive, team: Team
 ) -> None:
     connector = connect()
-    channel = WatchChannel(channel_id="chan-1", token="channel-secret")
-    push_receiver.channel = channel  # stored before watching: the sync message comes at once
+    assert isinstance(connector, ChangeWatcher)
     opened = connector.watch(
-        address=push_receiver.url,
-        channel_id="chan-1",
-        token="channel-secret",
-        ttl=timedelta(hours=2),
+        address=NOBODY, channel_id="chan-1", token="channel-secret", ttl=timedelta(hours=2)
     )
     assert opened.resource_id == drive.channels["chan-1"].resource_id
     assert opened.expiration is not None
-    push_receiver.channel = opened
+    assert opened.expiration - datetime.now(UTC) > timedelta(hours=1, minutes=59)
     watch = next(r for r in drive.requests if r.path.endswith("/changes/watch"))
     assert watch.method == "POST" and watch.params["pageToken"]
 
     drive.edit(team.design, exports={"text/markdown": "# Design v2\n"})
-    assert [v.decision for v in push_receiver.verdicts] == [Decision.ACKNOWLEDGE, Decision.QUEUE]
-    assert [d.status for d in drive.deliveries] == [200, 200]
+    sent = [
+        (d.state, d.headers["X-Goog-Channel-Token"], d.headers["X-Goog-Message-Number"])
+        for d in drive.deliveries
+    ]
+    assert sent == [("sync", "channel-secret", "1"), ("change", "channel-secret", "2")]
 
     connector.stop_watch(channel_id="chan-1", resource_id=str(opened.resource_id))
     assert drive.channels == {}
     connector.stop_watch(channel_id="chan-1", resource_id=str(opened.resource_id))  # gone: fine
     drive.edit(team.design, exports={"text/markdown": "# Design v3\n"})
-    assert len(push_receiver.verdicts) == 2  # a stopped channel gets nothing
+    assert len(drive.deliveries) == 2  # a stopped channel gets nothing
 
 
-def test_sync_through_the_pipeline_then_resync_on_a_push_notification(
-    drive: FakeDrive,
-    team: Team,
-    headwater_home: Path,
-    push_receiver: PushReceiver,
-    tmp_path: Path,
+def test_a_connection_test_names_the_user_lists_files_and_reads_one(
+    drive: FakeDrive, team: Team
 ) -> None:
+    assert issubclass(GdriveConnector, ConnectionTester)
+    assert GdriveConnector.spec.connection_fields == ("token", "apiUrl")
+    assert GdriveConnector.spec.oauth_provider == "google"
+
+    result = GdriveConnector.test_connection({"token": drive.token, "apiUrl": drive.api_url})
+
+    assert result.ok, result.message
+    assert [(s.name, s.ok) for s in result.steps] == [
+        ("GET /about", True),
+        ("GET /files", True),
+        ("read a sample", True),
+    ]
+    assert USER_EMAIL in result.message and USER_EMAIL in result.steps[0].detail
+    # Drive's first page (the fake orders by name); the first file is exported and read.
+    assert result.details["sample"] == ["Archive", "Budget", "Deck", "Design", "Elsewhere"]
+    assert result.steps[2].detail == f"read Budget: {len(BUDGET_CSV)} bytes"
+    refused = GdriveConnector.test_connection({"token": "wrong", "apiUrl": drive.api_url})
+    assert not refused.ok and refused.details["status"] == 401 and len(refused.steps) == 1
+
+
+@pytest.fixture
+def google(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOAuthServer]:
+    """An authorization server standing in for Google's, that knows one refresh token."""
+    with running_oauth_server() as server:
+        for name, value in {
+            "CLIENT_ID": CLIENT_ID,
+            "CLIENT_SECRET": CLIENT_SECRET,
+            "TOKEN_URL": f"{server.url}/token",
+            "REVOKE_URL": f"{server.url}/revoke",
+        }.items():
+            monkeypatch.setenv(f"HEADWATER_OAUTH_GOOGLE_{name}", value)
+        server.refresh_tokens[REFRESH_TOKEN] = "family"
+        yield server
+
+
+def test_a_source_on_a_google_oauth_connection_syncs_with_refreshed_tokens(
+    drive: FakeDrive, team: Team, headwater_home: Path, google: FakeOAuthServer
+) -> None:
+    drive.accepts = lambda token: token in google.issued  # only what Google issued
     settings = get_settings()
     store = MetadataStore(database_url=settings.resolved_database_url)
     lake = Lake(url=settings.resolved_data_url)
-    config = {"folderId": team.folder, "token": drive.token, "apiUrl": drive.api_url}
+    vault = Vault.from_settings(settings)
+    connection_id = expiring_connection(
+        store,
+        vault,
+        provider="google",
+        access_token=STALE_TOKEN,
+        refresh_token=REFRESH_TOKEN,
+        config=sealed_connection_config(vault, "google", {"apiUrl": drive.api_url}, oauth=True),
+    )
     with store.session() as session:
+        connection = connections.get_connection(session, connection_id, owner=Owner("alice"))
+        assert connection is not None
         source = sources.create_source(
             session,
             owner_id="alice",
             tenant_id=None,
             type="gdrive",
             name="Team",
-            config=sealed_config(Vault.from_settings(settings), "gdrive", config),
+            config=sealed_source_config_with(
+                vault, "gdrive", {"folderId": team.folder}, connection
+            ),
+            connection_id=connection_id,
         )
         source_id = source.id
-        assert drive.token not in json.dumps(source.config)
+        assert source.config == {"folderId": team.folder}
 
     first = sync_source(settings, store, source_id, SyncType.FULL)
+
     assert first.status is JobStatus.COMPLETED, first.error
+    # The stale token was refreshed once, and the rotated refresh token committed.
+    assert google.token_calls == {"refresh_token": 1}
+    access, rotated = google.issued[:2]
+    assert {r.headers["authorization"] for r in drive.requests} == {f"Bearer {access}"}
+    with store.session() as session:
+        stored = connections.get_connection(session, connection_id, owner=Owner("alice"))
+        assert stored is not None and stored.oauth is not None
+        assert vault.unseal(stored.oauth, TOKEN_FIELDS)["refreshToken"] == rotated
     assert first.stats["filesAdded"] == len(TEAM_PATHS)
     docs = dict(table(lake, "documents", source_id, "SELECT path, language FROM t"))
     assert docs == {
@@ -552,36 +618,13 @@ def test_sync_through_the_pipeline_then_resync_on_a_push_notification(
     texts = dict(table(lake, "documents", source_id, "SELECT path, text FROM t"))
     assert "Spec page one" in texts["spec.pdf"] and "**markdown**" in texts["Design.md"]
 
-    def queue_incremental() -> None:  # what POST /webhooks/gdrive does on `change`
-        with store.session() as session:
-            found = sources.get_source(session, source_id)
-            assert found is not None
-            jobs.enqueue_sync(session, source=found, type=SyncType.INCREMENTAL, trigger="webhook")
-
-    push_receiver.on_queue = queue_incremental
-    push_receiver.channel = WatchChannel(channel_id="chan-9", token="channel-secret")
-    with open_connector("gdrive", config, workdir=tmp_path / "watch") as connector:
-        assert isinstance(connector, GdriveConnector)
-        push_receiver.channel = connector.watch(
-            address=push_receiver.url,
-            channel_id="chan-9",
-            token="channel-secret",
-            ttl=timedelta(hours=1),
-        )
-
     drive.edit(team.design, exports={"text/markdown": "# Design\n\nSecond edition.\n"})
     drive.rename(team.budget, "Budget 2026")
     drive.trash(team.deck)
-    assert [v.decision for v in push_receiver.verdicts] == [
-        Decision.ACKNOWLEDGE,
-        *[Decision.QUEUE] * 3,
-    ]
-    with store.session() as session:
-        queued, total = jobs.list_jobs(session, source_id=source_id, status=JobStatus.QUEUED)
-        assert total == 1  # three notifications, one queued job
-        job_id = queued[0].id
-    second = run_job(settings, store, job_id)
+    second = sync_source(settings, store, source_id, SyncType.INCREMENTAL)
+
     assert second.status is JobStatus.COMPLETED, second.error
+    assert google.token_calls == {"refresh_token": 1}  # still fresh: no refresh
     stats = second.stats
     assert (stats["filesAdded"], stats["filesChanged"], stats["filesDeleted"]) == (1, 1, 2)
     assert stats["filesTotal"] == 2  # only the edited and the renamed file were fetched
@@ -594,3 +637,20 @@ def test_sync_through_the_pipeline_then_resync_on_a_push_notification(
         "spec.pdf",
     ]
     assert "Second edition." in texts["Design.md"]
+
+    # The user removed Headwater's access at Google: the next refresh is refused.
+    google.revoke_all()
+    with store.session() as session:
+        stale = connections.get_connection(session, connection_id, owner=Owner("alice"))
+        assert stale is not None
+        stale.token_expires_at = utcnow()
+    third = sync_source(settings, store, source_id, SyncType.INCREMENTAL)
+
+    assert third.status is JobStatus.FAILED
+    assert third.error is not None
+    assert f"google OAuth connection {connection_id} needs re-authorization" in third.error
+    assert "GET /oauth/google" in third.error
+    with store.session() as session:
+        marked = connections.get_connection(session, connection_id, owner=Owner("alice"))
+        assert marked is not None and marked.status is ConnectionStatus.NEEDS_REAUTH
+    assert google.token_calls == {"refresh_token": 2}

@@ -65,6 +65,7 @@ def test_rotation_moves_every_secret_to_the_first_key(store: MetadataStore, tmp_
         "connections.config": 1,
         "connections.oauth": 0,
         "oauth_states.secret": 0,
+        "push_channels.token": 0,
     }
     assert report.secrets == report.rows
     # The PostgreSQL database is shared by the session: only this test's rows are its concern.
@@ -118,6 +119,7 @@ def test_keys_rotate_command_reports_and_flags_undecryptable_rows(tmp_path: Path
         "connections.config": 0,
         "connections.oauth": 0,
         "oauth_states.secret": 0,
+        "push_channels.token": 0,
     }
     assert report["failed"] == [f"sources.config:{orphan}"]
     assert TOKEN not in result.stdout + result.stderr

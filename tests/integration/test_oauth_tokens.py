@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,9 @@ from sqlalchemy import text
 
 from resources.key_rotation import rotate_secrets
 from resources.metadata import MetadataStore
-from resources.oauth.flow import TOKEN_FIELDS
 from resources.oauth.providers import PROVIDERS, Provider
 from resources.oauth.tokens import fresh_tokens
-from resources.store import connections
 from resources.store.engine import session_factory
-from resources.store.models import utcnow
-from resources.store.owners import Owner
 from resources.vault import Vault
 from tests.fakes.oauth_server import (
     CLIENT_ID,
@@ -29,6 +24,7 @@ from tests.fakes.oauth_server import (
     FakeOAuthServer,
     running_oauth_server,
 )
+from tests.oauth_connections import expiring_connection
 
 REFRESH_TOKEN = "rt-seeded-" + "q" * 20
 ACCESS_TOKEN = "at-seeded-" + "p" * 20
@@ -52,33 +48,17 @@ def _provider(fake: FakeOAuthServer) -> Provider:
     )
 
 
-def _expiring_connection(store: MetadataStore, vault: Vault) -> str:
-    with store.session() as session:
-        connection = connections.create_connection(
-            session,
-            owner=Owner("alice"),
-            type="atlassian",
-            name="atlassian (OAuth)",
-            description=None,
-            config={},
-            options={},
-        )
-        connection.oauth = {
-            "provider": "atlassian",
-            "scopes": [],
-            **vault.seal(
-                {"accessToken": ACCESS_TOKEN, "refreshToken": REFRESH_TOKEN}, TOKEN_FIELDS
-            ),
-        }
-        connection.token_expires_at = utcnow() + timedelta(seconds=30)
-        return connection.id
-
-
 def test_concurrent_refreshes_call_once_and_survive_rotation(
     store: MetadataStore, server: FakeOAuthServer, tmp_path: Path
 ) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    connection_id = _expiring_connection(store, Vault.open(old, home=tmp_path))
+    connection_id = expiring_connection(
+        store,
+        Vault.open(old, home=tmp_path),
+        provider="atlassian",
+        access_token=ACCESS_TOKEN,
+        refresh_token=REFRESH_TOKEN,
+    )
     sessions = session_factory(store.database_url)
     provider = _provider(server)
 

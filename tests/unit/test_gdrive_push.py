@@ -27,8 +27,8 @@ def headers(**overrides: str) -> dict[str, str]:
         ("change", Decision.QUEUE),
         ("update", Decision.QUEUE),
         ("trash", Decision.QUEUE),
-        ("exists", Decision.REJECT),
-        ("", Decision.REJECT),
+        ("exists", Decision.ACKNOWLEDGE),
+        ("", Decision.ACKNOWLEDGE),
     ],
 )
 def test_resource_states(state: str, decision: Decision) -> None:
