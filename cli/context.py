@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
+
+import click
 
 from resources.lake import Lake
 from resources.metadata import MetadataStore
-from resources.settings import Settings, get_settings
+from resources.settings import InvalidSettings, Settings, get_settings
 from resources.vault import Vault
 
 # The user the CLI acts as, and whose token `headwater up` prints.
 CLI_OWNER = "local"
 
 
-@dataclass
 class CliContext:
-    """Lazily opened handles on Headwater's state."""
+    """Lazily opened handles on Headwater's state, from the environment's settings."""
 
-    settings: Settings
-
-    @classmethod
-    def from_env(cls) -> CliContext:
-        """The context of the current environment."""
-        return cls(settings=get_settings())
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings; a command that needs them exits naming every problem they have."""
+        try:
+            return get_settings()
+        except InvalidSettings as error:
+            raise click.ClickException(f"invalid configuration:\n{error}") from None
 
     @cached_property
     def store(self) -> MetadataStore:
