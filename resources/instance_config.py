@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,9 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INSTANCE_YAML = PROJECT_ROOT / "dagster.yaml"
 POSTGRES_STORAGE_MODULE = "dagster_postgres"
+# dagster-postgres binds parameters client-side (psycopg2); SQLAlchemy 2.1 gives a plain
+# `postgresql://` URL psycopg 3, on which Dagster's event log fails at the first event.
+DAGSTER_POSTGRES_DRIVER = "postgresql+psycopg2"
 LEGACY_STORAGES = ("run_storage", "event_log_storage", "schedule_storage")
 
 
@@ -37,16 +40,23 @@ def dagster_storage_problems(path: Path) -> list[str]:
         return [f"the Dagster instance config {path} cannot be read: {error}"]
     if not isinstance(config, dict):
         return [f"the Dagster instance config {path} is not a mapping"]
+    storages = _storages(config)
     problems = [
         f"the Dagster instance ({path}) keeps its {what} in SQLite: set "
         "HEADWATER_DAGSTER_YAML=deploy/dagster.yaml and HEADWATER_DAGSTER_POSTGRES_URL"
-        for what, storage in _storages(config).items()
+        for what, storage in storages.items()
         if not _on_postgres(storage)
     ]
     problems += [
         f"{variable} is unset (the Dagster instance {path} reads it)"
         for variable in sorted(set(_env_references(config)))
         if not os.environ.get(variable)
+    ]
+    problems += [
+        f"{where} must name the psycopg2 driver ({DAGSTER_POSTGRES_DRIVER}://...): "
+        "dagster-postgres fails on psycopg 3, SQLAlchemy's default for postgresql://"
+        for where, scheme in sorted(set(_postgres_schemes(storages.values())))
+        if scheme != DAGSTER_POSTGRES_DRIVER
     ]
     return problems
 
@@ -66,6 +76,26 @@ def _on_postgres(storage: Any) -> bool:
     return "postgres" in storage or str(storage.get("module", "")).startswith(
         POSTGRES_STORAGE_MODULE
     )
+
+
+def _postgres_schemes(storages: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """(where it is set, URL scheme) of each PostgreSQL connection the storages name."""
+    for storage in storages:
+        if not isinstance(storage, dict):
+            continue
+        config = storage.get("postgres", storage.get("config"))
+        if not isinstance(config, dict):
+            continue
+        url = config.get("postgres_url")
+        if isinstance(url, dict) and isinstance(url.get("env"), str):
+            where, url = url["env"], os.environ.get(url["env"])
+        else:
+            where = "the Dagster instance's postgres_url"
+        if isinstance(url, str) and "://" in url:
+            yield where, url.split("://", 1)[0]
+        database = config.get("postgres_db")
+        if isinstance(database, dict) and isinstance(database.get("scheme", ""), str):
+            yield "the Dagster instance's postgres_db.scheme", database.get("scheme", "postgresql")
 
 
 def _env_references(node: Any) -> Iterator[str]:

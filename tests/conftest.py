@@ -18,6 +18,7 @@ from tests.profile import (
     S3_CREDENTIALS,
     PostgresDatabases,
     Profile,
+    S3Server,
     activated,
     home_env,
     libpq,
@@ -80,22 +81,30 @@ def dagster_postgres_url(postgres_databases: PostgresDatabases) -> str:
     return postgres_databases.fresh("dagster")
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A local S3 server (moto) with the tests' bucket; its credentials in the environment."""
+    log = tmp_path_factory.mktemp("s3") / "moto.log"
+    with pytest.MonkeyPatch.context() as patch, running_s3_server(log) as server:
+        for variable, value in S3_CREDENTIALS.items():
+            patch.setenv(variable, value)
+        yield server
+
+
 @pytest.fixture(scope="session", autouse=True)
-def test_profile(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Profile]:
+def test_profile(request: pytest.FixtureRequest) -> Iterator[Profile]:
     """The profile every home of this session runs on (HEADWATER_TEST_PROFILE)."""
     name = profile_name()
     if name == EMBEDDED:
         yield Profile(name)
         return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    log = tmp_path_factory.mktemp("s3") / "moto.log"
-    with pytest.MonkeyPatch.context() as patch, running_s3_server(log) as s3:
-        for variable, value in S3_CREDENTIALS.items():
-            patch.setenv(variable, value)
-        with activated(Profile(name, databases=databases, s3=s3)) as profile:
-            yield profile
+    profile = Profile(
+        name,
+        databases=request.getfixturevalue("postgres_databases"),
+        s3=request.getfixturevalue("s3_server"),
+    )
+    with activated(profile):
+        yield profile
 
 
 @pytest.fixture

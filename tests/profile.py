@@ -75,6 +75,12 @@ def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def dagster_url(url: str) -> str:
+    """A PostgreSQL URL as dagster-postgres needs it: on psycopg2, whose client-side binding
+    its `NOTIFY` statement relies on (SQLAlchemy 2.1 picks psycopg 3 for `postgresql://`)."""
+    return make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
@@ -95,10 +101,10 @@ class PostgresDatabases:
     made: list[str] = field(default_factory=list)
 
     def fresh(self, kind: Kind) -> str:
-        """The URL of a new database: empty, migrated, or with Dagster's tables (libpq URL)."""
+        """The URL of a new database: empty, migrated, or with Dagster's tables."""
         template = None if kind == "empty" else self.templates.get(kind) or self._template(kind)
         url = self._create(template=template)
-        return libpq(url) if kind == "dagster" else url
+        return dagster_url(url) if kind == "dagster" else url
 
     def drop_all(self) -> None:
         """Drop every database made here, templates included."""
@@ -114,7 +120,7 @@ class PostgresDatabases:
             migrate(engine)
             engine.dispose()
         else:
-            _create_dagster_tables(libpq(url))
+            _create_dagster_tables(dagster_url(url))
         name = make_url(url).database
         assert name is not None
         self.templates[kind] = name

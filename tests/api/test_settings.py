@@ -19,7 +19,9 @@ from resources.settings import Settings
 def test_production_uses_the_given_secret_and_generates_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HEADWATER_DAGSTER_POSTGRES_URL", "postgresql://db.internal/dagster")
+    monkeypatch.setenv(
+        "HEADWATER_DAGSTER_POSTGRES_URL", "postgresql+psycopg2://db.internal/dagster"
+    )
     monkeypatch.setenv("HEADWATER_MAX_CONCURRENT_RUNS", "8")
     with pytest.raises(ValidationError, match="HEADWATER_JWT_SECRET is unset"):
         Settings(home=tmp_path, environment="production")

@@ -32,7 +32,9 @@ def no_headwater_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("HEADWATER_") or name == "DAGSTER_HOME":
             monkeypatch.delenv(name)
-    monkeypatch.setenv("HEADWATER_DAGSTER_POSTGRES_URL", "postgresql://db.internal/dagster")
+    monkeypatch.setenv(
+        "HEADWATER_DAGSTER_POSTGRES_URL", "postgresql+psycopg2://db.internal/dagster"
+    )
     monkeypatch.setenv("HEADWATER_MAX_CONCURRENT_RUNS", "8")
 
 
@@ -117,6 +119,12 @@ def test_the_dagster_instance_needs_the_variables_it_reads(
     message = refusal()
     assert "HEADWATER_DAGSTER_POSTGRES_URL is unset (the Dagster instance" in message
     assert "HEADWATER_MAX_CONCURRENT_RUNS" not in message
+
+
+@pytest.mark.parametrize("url", ["postgresql://db.internal/dagster", "postgresql+psycopg://h/d"])
+def test_the_dagster_instance_must_use_psycopg2(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("HEADWATER_DAGSTER_POSTGRES_URL", url)
+    assert "HEADWATER_DAGSTER_POSTGRES_URL must name the psycopg2 driver" in refusal()
 
 
 def test_an_operators_own_dagster_home_is_the_instance_checked(
