@@ -11,6 +11,7 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INSTANCE_YAML = PROJECT_ROOT / "dagster.yaml"
+DEPLOY_INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 POSTGRES_STORAGE_MODULE = "dagster_postgres"
 # dagster-postgres binds parameters client-side (psycopg2); SQLAlchemy 2.1 gives a plain
 # `postgresql://` URL psycopg 3, on which Dagster's event log fails at the first event.

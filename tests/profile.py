@@ -29,7 +29,7 @@ import psycopg
 import pyarrow.fs as pafs
 from sqlalchemy.engine import make_url
 
-from resources.instance_config import PROJECT_ROOT
+from resources.instance_config import DEPLOY_INSTANCE_YAML
 from resources.lake import Lake
 from resources.store.engine import make_engine, migrate
 
@@ -38,7 +38,6 @@ EMBEDDED, PRODUCTION = "embedded", "production"
 POSTGRES_URL = os.environ.get(
     "HEADWATER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-DEPLOY_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 MAX_CONCURRENT_RUNS = "4"
 BUCKET = "headwater-test"
 REGION = "us-east-1"
@@ -144,7 +143,7 @@ def _create_dagster_tables(url: str) -> None:
     from dagster import DagsterInstance
 
     with tempfile.TemporaryDirectory() as home, environ(_dagster_env(url)):
-        (Path(home) / "dagster.yaml").write_bytes(DEPLOY_YAML.read_bytes())
+        (Path(home) / "dagster.yaml").write_bytes(DEPLOY_INSTANCE_YAML.read_bytes())
         instance = DagsterInstance.from_config(home)  # creates the tables of all three storages
         instance.get_runs(limit=1)
         instance.dispose()
@@ -245,7 +244,7 @@ class Profile:
             self.homes[key] = {
                 "HEADWATER_DATABASE_URL": self.databases.fresh("metadata"),
                 "HEADWATER_DATA_URL": self.s3.lake_url(f"lake-{uuid.uuid4().hex[:12]}"),
-                "HEADWATER_DAGSTER_YAML": str(DEPLOY_YAML),
+                "HEADWATER_DAGSTER_YAML": str(DEPLOY_INSTANCE_YAML),
                 "HEADWATER_DAGSTER_POSTGRES_URL": self.databases.fresh("dagster"),
                 "HEADWATER_MAX_CONCURRENT_RUNS": MAX_CONCURRENT_RUNS,
             }

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from api.auth import InvalidToken, decode_token, mint_token, signing_secret
-from resources.instance_config import PROJECT_ROOT
+from resources.instance_config import DEPLOY_INSTANCE_YAML
 from resources.settings import Settings
 
 
@@ -32,7 +32,7 @@ def test_production_uses_the_given_secret_and_generates_none(
         jwt_secret=SecretStr(key),
         encryption_keys=SecretStr(Fernet.generate_key().decode()),
         database_url="postgresql+psycopg://headwater@db.internal/headwater",
-        dagster_yaml=PROJECT_ROOT / "deploy" / "dagster.yaml",
+        dagster_yaml=DEPLOY_INSTANCE_YAML,
     )
     assert signing_secret(settings) == key
     assert not (tmp_path / "jwt_secret").exists()

@@ -13,6 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from resources.dagster_home import PROJECT_ROOT, WORKSPACE_YAML
+from resources.instance_config import DEPLOY_INSTANCE_YAML
 from tests.api.conftest import run_server
 
 pytestmark = pytest.mark.slow
@@ -110,7 +111,7 @@ def test_the_api_starts_on_a_safe_configuration(
         "HEADWATER_SERVICE_TOKEN": secrets.token_hex(32),
         "HEADWATER_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "HEADWATER_DATABASE_URL": postgres_url,
-        "HEADWATER_DAGSTER_YAML": str(PROJECT_ROOT / "deploy" / "dagster.yaml"),
+        "HEADWATER_DAGSTER_YAML": str(DEPLOY_INSTANCE_YAML),
         "HEADWATER_DAGSTER_POSTGRES_URL": dagster_postgres_url,
         "HEADWATER_MAX_CONCURRENT_RUNS": "4",
     }

@@ -11,10 +11,9 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
-from resources.instance_config import DEFAULT_INSTANCE_YAML, PROJECT_ROOT
+from resources.instance_config import DEFAULT_INSTANCE_YAML, DEPLOY_INSTANCE_YAML
 from resources.settings import InvalidSettings, Settings, get_settings
 
-DEPLOY_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 POSTGRES = "postgresql+psycopg://headwater@db.internal:5432/headwater"
 PLACEHOLDERS = (
     "changeme",
@@ -45,7 +44,7 @@ def ready(**changes: Any) -> dict[str, Any]:
         "jwt_secret": SecretStr(secrets.token_hex(32)),
         "encryption_keys": SecretStr(Fernet.generate_key().decode()),
         "database_url": POSTGRES,
-        "dagster_yaml": DEPLOY_YAML,
+        "dagster_yaml": DEPLOY_INSTANCE_YAML,
         **changes,
     }
 
@@ -130,7 +129,7 @@ def test_the_dagster_instance_must_use_psycopg2(monkeypatch: pytest.MonkeyPatch,
 def test_an_operators_own_dagster_home_is_the_instance_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "dagster.yaml").write_text(DEPLOY_YAML.read_text())
+    (tmp_path / "dagster.yaml").write_text(DEPLOY_INSTANCE_YAML.read_text())
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     assert Settings(**ready(dagster_yaml=None)).dagster_yaml is None
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
