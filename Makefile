@@ -1,6 +1,10 @@
 VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Two workers: the tests mostly wait on servers, runs and subprocesses; each worker has its
+# own PostgreSQL databases, S3 server, ports and homes. A module stays on one worker, so its
+# module-scoped servers start once.
+PYTEST := $(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile --durations=40
 
 .PHONY: install run test lint bench bench-api clean
 
@@ -18,8 +22,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The whole suite on the embedded defaults, then the integration and API tests again on
+# production's configuration: Dagster and the metadata store on PostgreSQL, the lake on S3.
 test: lint
-	$(BIN)/pytest -p no:cacheprovider
+	$(PYTEST)
+	HEADWATER_TEST_PROFILE=production $(PYTEST) tests/integration tests/api
 
 bench: install
 	$(BIN)/python -m benchmarks.sync

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
+import click
 from sqlalchemy.orm import Session, sessionmaker
 
 from resources.connectors.options import PipelineOptions
 from resources.lake import Lake
 from resources.metadata import MetadataStore
-from resources.settings import Settings, get_settings
+from resources.settings import InvalidSettings, Settings, get_settings
 from resources.store.engine import session_factory
 from resources.vault import Vault
 
@@ -20,16 +20,16 @@ CLI_OWNER = "local"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
-@dataclass
 class CliContext:
-    """Lazily opened handles on Headwater's state."""
+    """Lazily opened handles on Headwater's state, from the environment's settings."""
 
-    settings: Settings
-
-    @classmethod
-    def from_env(cls) -> CliContext:
-        """The context of the current environment."""
-        return cls(settings=get_settings())
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings; a command that needs them exits naming every problem they have."""
+        try:
+            return get_settings()
+        except InvalidSettings as error:
+            raise click.ClickException(f"invalid configuration:\n{error}") from None
 
     @cached_property
     def store(self) -> MetadataStore:

@@ -35,7 +35,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print seed 0
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Headwater: connect data sources and keep an AI-ready copy of them fresh."""
-    ctx.obj = CliContext.from_env()
+    ctx.obj = CliContext()
 
 
 cli.add_command(up)

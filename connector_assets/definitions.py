@@ -12,7 +12,7 @@ from connector_assets.resources import PipelineSettings
 from resources.embedders import EmbedderResource
 from resources.lake import Lake
 from resources.metadata import MetadataStore
-from resources.settings import Settings
+from resources.settings import Settings, get_settings
 from resources.vault import KEYS_VARIABLE, VaultResource
 from sensors.channel_renewal import channel_renewal_schedule
 from sensors.reconcile import reconcile_schedule
@@ -50,4 +50,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(Settings())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location's definitions, built when Dagster loads it (never at import).
+
+    Loading checks the environment's settings: production refuses an unsafe configuration.
+    """
+    return build_definitions(get_settings())

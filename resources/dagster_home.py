@@ -1,4 +1,4 @@
-"""The Dagster instance Headwater runs on: $HEADWATER_HOME/dagster, from the repo's dagster.yaml."""
+"""The Dagster instance Headwater runs on: $HEADWATER_HOME/dagster, from its instance config."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from resources.instance_config import PROJECT_ROOT, instance_yaml
 from resources.settings import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_INSTANCE_YAML = PROJECT_ROOT / "dagster.yaml"
 WORKSPACE_YAML = PROJECT_ROOT / "workspace.yaml"
 
 
@@ -19,7 +18,7 @@ def prepare_dagster_home(settings: Settings) -> Path:
     """Create DAGSTER_HOME with the instance config and point this process (and children) at it."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.resolved_home / "dagster")
     home.mkdir(parents=True, exist_ok=True)
-    source = Path(os.environ.get("HEADWATER_DAGSTER_YAML", DEFAULT_INSTANCE_YAML))
+    source = instance_yaml(settings.dagster_yaml)
     target = home / "dagster.yaml"
     if not target.exists() or target.read_bytes() != source.read_bytes():
         shutil.copyfile(source, target)

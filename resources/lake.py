@@ -3,8 +3,9 @@
 A version is a set of Parquet parts written by one run, listed with its metadata in the
 version's own `_MANIFEST.json`. Readers follow a tiny pointer file (`_CURRENT`, JSON) naming
 the committed version; a run switches the pointer only after every part and the manifest
-are written, with a single atomic write, so a failed or killed run never leaves a
-half-written source and the last good version stays readable. Manifests never change once
+are written, with a single atomic write (a rename on a local disk, one PUT replacing the
+object on an object store), so a failed or killed run never leaves a half-written source and
+the last good version stays readable. Manifests never change once
 written, so readers keep parsed ones in memory, keyed by version.
 
 Rows are spread over buckets by the first characters of their `file_id`. A new version
@@ -14,6 +15,7 @@ rewrites three buckets, not the whole source.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import uuid
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import duckdb
 import numpy as np
@@ -296,13 +299,14 @@ class Lake(ConfigurableResource):
         fs, _ = self._filesystem()
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         directory = f"{self._dir(asset, partition)}/v-{stamp}-{uuid.uuid4().hex[:8]}"
-        fs.create_dir(directory, recursive=True)
+        if _on_disk(fs):  # object stores have no folders to make
+            fs.create_dir(directory, recursive=True)
         writer = VersionWriter(fs=fs, directory=directory, schema=schema)
         try:
             yield writer
             writer.finish()
         except BaseException:
-            fs.delete_dir(directory)
+            _delete_dir(fs, directory)
             raise
         writer.committed = self._commit(writer, asset=asset, partition=partition)
 
@@ -327,10 +331,7 @@ class Lake(ConfigurableResource):
         base = self._dir(asset, partition)
         with fs.open_output_stream(f"{writer.directory}/{MANIFEST}") as out:
             out.write(json.dumps(doc).encode())
-        staging = f"{base}/{POINTER}.{uuid.uuid4().hex}"
-        with fs.open_output_stream(staging) as out:
-            out.write(json.dumps({"version": version.name}).encode())
-        fs.move(staging, f"{base}/{POINTER}")
+        _replace(fs, f"{base}/{POINTER}", json.dumps({"version": version.name}).encode())
         # Keep what the replaced version reads too: a reader that read the old pointer may
         # still be scanning it.
         keep = {version.name, *_directories(version)}
@@ -344,7 +345,7 @@ class Lake(ConfigurableResource):
         for info in fs.get_file_info(pafs.FileSelector(base)):
             name = info.base_name
             if info.type == pafs.FileType.Directory and name.startswith("v-") and name not in keep:
-                fs.delete_dir(info.path)
+                _delete_dir(fs, info.path)
             elif name.startswith(f"{POINTER}.") and info.type == pafs.FileType.File:
                 fs.delete_file(info.path)
 
@@ -383,9 +384,41 @@ def _directories(version: LakeVersion) -> set[str]:
     return {path.rsplit("/", 2)[-2] for path in version.files()}
 
 
+def _on_disk(fs: pafs.FileSystem) -> bool:
+    return isinstance(fs, pafs.LocalFileSystem)
+
+
+def _replace(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Replace the file at `path` with `data` at once: readers see the old bytes or the new."""
+    if not _on_disk(fs):
+        # One PUT (see `_as_uri`): object stores replace an object whole.
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+        return
+    staging = f"{path}.{uuid.uuid4().hex}"
+    with fs.open_output_stream(staging) as out:
+        out.write(data)
+    fs.move(staging, path)
+
+
+def _delete_dir(fs: pafs.FileSystem, path: str) -> None:
+    """Delete a folder and what it holds; on an object store it may never have had a key."""
+    with contextlib.suppress(FileNotFoundError):
+        fs.delete_dir(path)
+
+
 def _as_uri(url: str) -> str:
-    if "://" in url:
+    """The URI pyarrow opens for a lake root: a local path as `file://` (created), S3 tuned.
+
+    S3 gets `allow_delayed_open`, so that a small object (a pointer, a manifest) is written
+    with one PUT instead of a three-request multipart upload.
+    """
+    if "://" not in url:
+        root = Path(url).expanduser().resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return root.as_uri()
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or "allow_delayed_open" in parse_qs(parts.query):
         return url
-    root = Path(url).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return root.as_uri()
+    query = "&".join(filter(None, [parts.query, "allow_delayed_open=true"]))
+    return urlunsplit(parts._replace(query=query))

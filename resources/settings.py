@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MIN_SECRET_CHARS = 32
+from resources.production import production_problems
+
+ENVIRONMENT_VARIABLES = ("HEADWATER_ENVIRONMENT", "HEADWATER_ENV")
 # Bounds of the pipeline settings that a source may also set as options
 # (resources/connectors/options.py): a deployment default is always a valid option.
 MAX_FILE_BYTES_RANGE = (1, 100 * 1024 * 1024)
@@ -22,7 +32,12 @@ CHUNK_OVERLAP_TOKENS_RANGE = (0, 1024)
 class Settings(BaseSettings):
     """Headwater's configuration; every field maps to a `HEADWATER_*` variable."""
 
-    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HEADWATER_",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,  # the input holds the secrets
+    )
 
     home: Path = Field(
         default=Path(".headwater"),
@@ -54,7 +69,18 @@ class Settings(BaseSettings):
     )
     environment: Literal["development", "production"] = Field(
         default="development",
-        description="Outside development, secrets must be given; nothing is generated.",
+        validation_alias=AliasChoices(*ENVIRONMENT_VARIABLES),
+        description=(
+            "Production refuses SQLite, missing keys and placeholder secrets; nothing is "
+            "generated. `HEADWATER_ENV` is accepted too."
+        ),
+    )
+    dagster_yaml: Path | None = Field(
+        default=None,
+        description=(
+            "The Dagster instance config (deploy/dagster.yaml in production); the embedded "
+            "SQLite one if unset."
+        ),
     )
     jwt_secret: SecretStr | None = Field(
         default=None,
@@ -177,21 +203,20 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _secrets_outside_development(self) -> Settings:
-        if self.environment != "development":
-            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
-            if len(secret) < MIN_SECRET_CHARS:
+    def _one_environment(self) -> Settings:
+        given = {os.environ[name] for name in ENVIRONMENT_VARIABLES if name in os.environ}
+        if len(given) > 1:
+            raise ValueError("HEADWATER_ENVIRONMENT and HEADWATER_ENV disagree: set one of them")
+        return self
+
+    @model_validator(mode="after")
+    def _ready_for_production(self) -> Settings:
+        if self.environment == "production":
+            problems = production_problems(self)
+            if problems:
                 raise ValueError(
-                    f"HEADWATER_JWT_SECRET must be set to at least {MIN_SECRET_CHARS} characters"
-                    " outside development"
-                )
-            if self.encryption_keys is None:
-                raise ValueError("HEADWATER_ENCRYPTION_KEYS must be set outside development")
-            service = self.service_token.get_secret_value() if self.service_token else None
-            if service is not None and len(service) < MIN_SECRET_CHARS:
-                raise ValueError(
-                    f"HEADWATER_SERVICE_TOKEN must have at least {MIN_SECRET_CHARS} characters"
-                    " outside development"
+                    "HEADWATER_ENVIRONMENT=production refuses to start:\n"
+                    + "\n".join(f"- {problem}" for problem in problems)
                 )
         return self
 
@@ -248,7 +273,27 @@ def interval_cron(minutes: int) -> str:
     )
 
 
+class InvalidSettings(ValueError):
+    """The environment's settings cannot be used; the message names every problem."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings of this process."""
-    return Settings()
+    """The settings of this process.
+
+    Raises:
+        InvalidSettings: Some variable is malformed, or production is refused.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise InvalidSettings("\n".join(_problem(e) for e in error.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    """One validation error as the variable it is about and what is wrong with it."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    name = str(error["loc"][0]).upper()
+    return f"{name if name.startswith('HEADWATER_') else 'HEADWATER_' + name}: {message}"

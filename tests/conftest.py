@@ -1,11 +1,9 @@
-"""Shared fixtures: real PostgreSQL, isolated Headwater homes, Dagster instances."""
+"""Shared fixtures: real PostgreSQL, isolated Headwater homes, Dagster instances, the profile."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,18 +11,25 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-POSTGRES_URL = os.environ.get(
-    "HEADWATER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.profile import (
+    EMBEDDED,
+    HOME_VARIABLES,
+    POSTGRES_URL,
+    S3_CREDENTIALS,
+    PostgresDatabases,
+    Profile,
+    S3Server,
+    activated,
+    home_env,
+    libpq,
+    profile_name,
+    running_s3_server,
 )
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _postgres_accepts(url: str) -> bool:
     try:
-        with psycopg.connect(_libpq(url), connect_timeout=2):
+        with psycopg.connect(libpq(url), connect_timeout=2):
             return True
     except psycopg.OperationalError:
         return False
@@ -57,24 +62,60 @@ def postgres_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(postgres_server: str) -> Iterator[str]:
-    """A fresh database for this test session, dropped at the end."""
-    name = f"headwater_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(postgres_server), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(_libpq(postgres_server), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_databases(postgres_server: str) -> Iterator[PostgresDatabases]:
+    """Fresh databases cloned from templates, all dropped when the session ends."""
+    databases = PostgresDatabases(admin_url=postgres_server)
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """A fresh, empty database for this test session."""
+    return postgres_databases.fresh("empty")
+
+
+@pytest.fixture
+def dagster_postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """A fresh database with Dagster's tables, for one test (a libpq URL)."""
+    return postgres_databases.fresh("dagster")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A local S3 server (moto) with the tests' bucket; its credentials in the environment."""
+    log = tmp_path_factory.mktemp("s3") / "moto.log"
+    with pytest.MonkeyPatch.context() as patch, running_s3_server(log) as server:
+        for variable, value in S3_CREDENTIALS.items():
+            patch.setenv(variable, value)
+        yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_profile(request: pytest.FixtureRequest) -> Iterator[Profile]:
+    """The profile every home of this session runs on (HEADWATER_TEST_PROFILE)."""
+    name = profile_name()
+    if name == EMBEDDED:
+        yield Profile(name)
+        return
+    profile = Profile(
+        name,
+        databases=request.getfixturevalue("postgres_databases"),
+        s3=request.getfixturevalue("s3_server"),
+    )
+    with activated(profile):
+        yield profile
 
 
 @pytest.fixture
 def headwater_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An isolated HEADWATER_HOME (SQLite store, lake, Dagster home) for one test."""
+    """An isolated HEADWATER_HOME (store, lake, Dagster home on the profile's servers)."""
     home = tmp_path / "home"
     monkeypatch.setenv("HEADWATER_HOME", str(home))
-    monkeypatch.delenv("HEADWATER_DATABASE_URL", raising=False)
-    monkeypatch.delenv("HEADWATER_DATA_URL", raising=False)
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for variable in (*HOME_VARIABLES, "DAGSTER_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in home_env(home).items():
+        monkeypatch.setenv(variable, value)
     from resources.settings import get_settings
 
     get_settings.cache_clear()

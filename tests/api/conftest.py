@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +16,24 @@ from typing import Any
 
 import httpx
 import pytest
+from dagster import DagsterInstance
 
 from api.auth import mint_token
-from resources.dagster_home import DEFAULT_INSTANCE_YAML, PROJECT_ROOT, WORKSPACE_YAML
+from resources.dagster_home import PROJECT_ROOT, WORKSPACE_YAML
+from resources.instance_config import DEFAULT_INSTANCE_YAML
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
 from resources.store.models import SyncJob
 from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer, running_github_server
 from tests.gitrepo import commit_all, git
+from tests.profile import (
+    HOME_VARIABLES,
+    database_url,
+    environ,
+    free_port,
+    lake_url,
+    process_env,
+)
 from tests.runs import run_job
 
 SECRET = "test-signing-key-" + "x" * 32
@@ -34,23 +42,14 @@ START_DEADLINE_S = 60
 JOB_DEADLINE_S = 240
 JOB_POLL_S = 0.2
 MAX_REQUEST_BYTES = 4_096
-CLEARED = ("HEADWATER_DATABASE_URL", "HEADWATER_DATA_URL", "HEADWATER_REDIS_URL", "DAGSTER_HOME")
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def server_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a server on `home`, free of the caller's Headwater settings."""
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    """The environment of a server on `home` under the test profile, free of the caller's."""
+    env = {k: v for k, v in process_env(home).items() if k != "HEADWATER_REDIS_URL"}
     return {
         **env,
-        "HEADWATER_HOME": str(home),
         "HEADWATER_JWT_SECRET": SECRET,
         "HEADWATER_SERVICE_TOKEN": SERVICE_TOKEN,
         "HEADWATER_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
@@ -65,8 +64,27 @@ class ApiServer:
     url: str
     home: Path
     log: Path
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str]
     clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        """The server's metadata store."""
+        return database_url(self.env, self.home)
+
+    @property
+    def data_url(self) -> str:
+        """The server's lake."""
+        return lake_url(self.env, self.home)
+
+    def store(self) -> MetadataStore:
+        """The server's metadata store, opened in this process."""
+        return MetadataStore(database_url=self.database_url)
+
+    def dagster_instance(self) -> DagsterInstance:
+        """The server's Dagster instance (its home's), opened in this process."""
+        with environ(self.env):
+            return DagsterInstance.from_config(str(self.home / "dagster"))
 
     def client(self, user: str | None = None, *, tenant: str | None = None) -> httpx.Client:
         """An HTTP client acting as `user` (a fresh random user if None)."""
@@ -95,6 +113,7 @@ def run_server(home: Path, **env: str) -> Iterator[ApiServer]:
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = home / f"api-{port}.log"
+    env = server_env(home, **env)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -109,7 +128,7 @@ def run_server(home: Path, **env: str) -> Iterator[ApiServer]:
                 str(port),
             ],
             cwd=PROJECT_ROOT,
-            env=server_env(home, **env),
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -146,11 +165,13 @@ def run_stack(home: Path, **env: str) -> Iterator[ApiServer]:
     """The API and one `dagster-daemon run` on one fresh home; both stopped afterwards."""
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
-    shutil.copyfile(DEFAULT_INSTANCE_YAML, dagster_home / "dagster.yaml")
+    daemon_env = server_env(home, **env)
+    instance_yaml = daemon_env.get("HEADWATER_DAGSTER_YAML", DEFAULT_INSTANCE_YAML)
+    shutil.copyfile(instance_yaml, dagster_home / "dagster.yaml")
     with (home / "daemon.log").open("wb") as log:
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],
-            env={**server_env(home, **env), "DAGSTER_HOME": str(dagster_home)},
+            env={**daemon_env, "DAGSTER_HOME": str(dagster_home)},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -188,11 +209,11 @@ def run_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunHere]:
     API's own tests start no daemon)."""
 
     def run(server: ApiServer, job_id: str) -> SyncJob:
-        for name in CLEARED:
+        for name in HOME_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         # DAGSTER_HOME set here (not by the run) is restored afterwards.
-        here = {"HEADWATER_HOME": str(server.home), "DAGSTER_HOME": str(server.home / "dagster")}
-        for name, value in {**here, **server.env}.items():
+        here = {"DAGSTER_HOME": str(server.home / "dagster")}
+        for name, value in {**server.env, **here}.items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         settings = Settings()

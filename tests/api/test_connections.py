@@ -11,6 +11,7 @@ from resources.vault import MASK
 from tests.api.conftest import ApiServer
 from tests.fakes.codehost import USER_NAME
 from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer
+from tests.profile import stored_bytes
 
 
 def _create(client: httpx.Client, github: FakeGithubServer, **overrides: object) -> httpx.Response:
@@ -39,7 +40,7 @@ def test_a_connection_is_stored_sealed_and_shown_masked(
     connection = created.json()
     assert connection["config"] == {"token": MASK, "apiUrl": github.api_url}
     assert connection["status"] == "active" and connection["lastTestedAt"] is None
-    assert FAKE_TOKEN.encode() not in (api.home / "headwater.db").read_bytes()
+    assert FAKE_TOKEN.encode() not in stored_bytes(api.database_url)
     assert FAKE_TOKEN not in api.log.read_text()
 
     listed = client.get("/connections").json()

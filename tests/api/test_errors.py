@@ -13,6 +13,7 @@ import jwt
 import pytest
 
 from api.auth import mint_token
+from resources.lake import Lake
 from tests.api.conftest import (
     MAX_REQUEST_BYTES,
     SECRET,
@@ -158,9 +159,11 @@ def test_unhandled_errors_are_500_with_request_id_and_no_trace(
     source = create_local_source(client, notes_folder(tmp_path / "notes"))["source"]
     assert isinstance(source, dict)
     # A corrupt lake pointer is a server-side failure the API does not anticipate.
-    pointer = api.home / "lake" / "documents" / str(source["id"]) / "_CURRENT"
-    pointer.parent.mkdir(parents=True)
-    pointer.write_text("{corrupt")
+    lake = Lake(url=api.data_url).opened
+    folder = f"{lake.root}/documents/{source['id']}"
+    lake.fs.create_dir(folder)
+    with lake.fs.open_output_stream(f"{folder}/_CURRENT") as pointer:
+        pointer.write(b"{corrupt")
     response = client.get(f"/sources/{source['id']}", headers={"X-Request-Id": "req-500"})
     error = _assert_error(response, 500, "INTERNAL_ERROR")
     assert error["details"] == {"requestId": "req-500"}

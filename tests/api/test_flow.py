@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterRunStatus, RunsFilter
 
 from tests.api.conftest import JOB_DEADLINE_S, JOB_POLL_S, ApiServer, run_stack, watch_job
 from tests.fakes.github_server import FAKE_TOKEN, FakeGithubServer
 from tests.gitrepo import commit_all, git
+from tests.profile import lake_objects
 
 pytestmark = pytest.mark.slow
 
@@ -134,8 +135,8 @@ def test_local_source_end_to_end(stack: ApiServer, tmp_path: Path) -> None:
     }
     assert client.get(f"/sources/{source_id}").status_code == 404
     assert client.get(f"/jobs/{job_id}").status_code == 404
-    assert not any((stack.home / "lake").glob(f"*/{source_id}"))
-    instance = DagsterInstance.from_config(str(stack.home / "dagster"))
+    assert lake_objects(stack.data_url, source_id) == []
+    instance = stack.dagster_instance()
     assert source_id not in instance.get_dynamic_partitions("sources")
 
 
@@ -160,7 +161,7 @@ def test_git_source_syncs_and_a_delete_stops_its_running_sync(
 
     deleted = client.delete(f"/sources/{source_id}")
     assert deleted.status_code == 200, deleted.text
-    instance = DagsterInstance.from_config(str(stack.home / "dagster"))
+    instance = stack.dagster_instance()
     runs = instance.get_runs(RunsFilter(tags={"headwater/source": source_id}))
     assert len(runs) == 1
     assert runs[0].status in (DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)

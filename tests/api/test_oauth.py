@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.api.conftest import SERVICE_TOKEN, ApiServer, new_user, run_server
 from tests.fakes.drive_server import USER_EMAIL, FakeDrive, running_drive
@@ -20,6 +19,7 @@ from tests.fakes.oauth_server import (
     FakeOAuthServer,
     running_oauth_server,
 )
+from tests.profile import stored_bytes
 
 APP = "http://app.test/oauth/done"
 PUBLIC = "http://headwater.test"
@@ -109,7 +109,7 @@ def test_flow_stores_sealed_tokens_and_hands_them_to_services(
     assert answer.status_code == 200, answer.text
     assert answer.json()["accessToken"] == provider.issued[-2]
     assert answer.json()["refreshToken"] is None
-    stored = b"".join(p.read_bytes() for p in api.home.glob("headwater.db*"))
+    stored = stored_bytes(api.database_url)
     log = api.log.read_text()
     assert not [t for t in provider.issued if t.encode() in stored or t in log]
 
@@ -123,9 +123,9 @@ def test_tokens_need_the_service_token(api: ApiServer) -> None:
     assert tokens(api, new_user()).status_code == 404
 
 
-def _expire_states(home: Path) -> None:
-    with sqlite3.connect(home / "headwater.db") as db:
-        db.execute("UPDATE oauth_states SET expires_at = '2000-01-01 00:00:00.000000'")
+def _expire_states(api: ApiServer) -> None:
+    with api.store().session() as db:
+        db.execute(text("UPDATE oauth_states SET expires_at = '2000-01-01 00:00:00.000000'"))
 
 
 @pytest.mark.parametrize("case", ["tampered", "replayed", "expired", "other_provider", "iss"])
@@ -141,7 +141,7 @@ def test_bad_state_is_refused_and_nothing_stored(
         assert callback(api, query).status_code == 302
         api.client(user).delete(f"/connections/{_only_connection(api, user)}")
     elif case == "expired":
-        _expire_states(api.home)
+        _expire_states(api)
     elif case == "other_provider":
         at = "google"
     else:

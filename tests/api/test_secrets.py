@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from tests.api.conftest import ApiServer
+from tests.profile import stored_bytes
 
 TOKEN = "ghp_never_shown_0123456789"
 
@@ -22,6 +21,5 @@ def test_a_token_in_a_source_config_is_sealed_and_masked(api: ApiServer) -> None
     for response in (created, shown, listed):
         assert TOKEN not in response.text
     assert shown.json()["config"] == {"owner": "octo", "repo": "hello", "token": "********"}
-    with sqlite3.connect(api.home / "headwater.db") as db:
-        (stored,) = db.execute("SELECT config FROM sources WHERE id = ?", (source_id,)).fetchone()
-    assert TOKEN not in stored and "$sealed" in stored
+    stored = stored_bytes(api.database_url)
+    assert TOKEN.encode() not in stored and b"$sealed" in stored

@@ -1,7 +1,8 @@
-"""The signing key: required outside development, generated once per home inside it."""
+"""The signing key: required in production, generated once per home in development."""
 
 from __future__ import annotations
 
+import secrets
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -11,22 +12,27 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from api.auth import InvalidToken, decode_token, mint_token, signing_secret
+from resources.instance_config import DEPLOY_INSTANCE_YAML
 from resources.settings import Settings
 
 
-def test_production_refuses_a_missing_or_short_secret(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="HEADWATER_JWT_SECRET"):
+def test_production_uses_the_given_secret_and_generates_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "HEADWATER_DAGSTER_POSTGRES_URL", "postgresql+psycopg2://db.internal/dagster"
+    )
+    monkeypatch.setenv("HEADWATER_MAX_CONCURRENT_RUNS", "8")
+    with pytest.raises(ValidationError, match="HEADWATER_JWT_SECRET is unset"):
         Settings(home=tmp_path, environment="production")
-    with pytest.raises(ValidationError, match="HEADWATER_JWT_SECRET"):
-        Settings(home=tmp_path, environment="production", jwt_secret=SecretStr("changethis"))
-    key = "k" * 40
-    with pytest.raises(ValidationError, match="HEADWATER_ENCRYPTION_KEYS"):
-        Settings(home=tmp_path, environment="production", jwt_secret=SecretStr(key))
+    key = secrets.token_urlsafe(32)
     settings = Settings(
         home=tmp_path,
         environment="production",
         jwt_secret=SecretStr(key),
         encryption_keys=SecretStr(Fernet.generate_key().decode()),
+        database_url="postgresql+psycopg://headwater@db.internal/headwater",
+        dagster_yaml=DEPLOY_INSTANCE_YAML,
     )
     assert signing_secret(settings) == key
     assert not (tmp_path / "jwt_secret").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dagster import DagsterInstance, RunsFilter
+from dagster import RunsFilter
 
 from resources.run_tags import SOURCE_TAG, TRIGGER_TAG
 from tests.api.conftest import ApiServer, run_stack, watch_job
@@ -115,7 +115,7 @@ def test_a_signed_push_runs_one_incremental_sync_of_the_changed_files(
 
     listed = client.get("/jobs", params={"sourceId": source_id}).json()
     assert listed["total"] == 2 and listed["jobs"][0]["id"] == job_id
-    instance = DagsterInstance.from_config(str(stack.home / "dagster"))
+    instance = stack.dagster_instance()
     runs = instance.get_runs(RunsFilter(tags={SOURCE_TAG: source_id}))
     assert sorted(run.tags[TRIGGER_TAG] for run in runs) == ["api", "webhook"]
 

@@ -24,7 +24,6 @@ from resources.store.models import JobStatus, SyncJob, WebhookRejection
 from resources.vault import Vault
 from resources.webhooks.setup import issue_secret
 from tests.api.conftest import ApiServer, run_server
-from tests.conftest import _libpq
 from tests.fakes.webhooks import (
     Commit,
     SignedDelivery,
@@ -36,6 +35,7 @@ from tests.fakes.webhooks import (
     gitlab_delivery,
     gitlab_push,
 )
+from tests.profile import libpq
 
 BEFORE, AFTER = "a" * 40, "b" * 40
 MAX_BODY = 25 * 1024 * 1024
@@ -43,7 +43,7 @@ CONCURRENT = 24
 
 
 def _store(api: ApiServer, database_url: str | None = None) -> MetadataStore:
-    return MetadataStore(database_url=database_url or f"sqlite:///{api.home / 'headwater.db'}")
+    return MetadataStore(database_url=database_url or api.database_url)
 
 
 def _github_source(api: ApiServer, *, branch: str | None = None) -> tuple[str, str, str]:
@@ -343,7 +343,7 @@ def test_over_the_webhook_rate_limit_is_503_and_stores_nothing(tmp_path: Path) -
 
 
 def _allow_connections(admin_url: str, database: str, *, allowed: bool) -> None:
-    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+    with psycopg.connect(libpq(admin_url), autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}')
         if not allowed:
             conn.execute(
@@ -356,10 +356,10 @@ def _allow_connections(admin_url: str, database: str, *, allowed: bool) -> None:
 def own_database(postgres_server: str) -> Iterator[str]:
     """A PostgreSQL database for this test alone (its connections get cut)."""
     name = f"headwater_webhooks_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(postgres_server), autocommit=True) as conn:
+    with psycopg.connect(libpq(postgres_server), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(_libpq(postgres_server), autocommit=True) as conn:
+    with psycopg.connect(libpq(postgres_server), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +11,15 @@ from typing import Any
 import pytest
 
 from tests.gitrepo import commit_all, git
+from tests.profile import home_env, lake_objects, lake_url, process_env
 
 pytestmark = pytest.mark.slow
 
 
 def _headwater(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HEADWATER_HOME": str(home)}
-    env.pop("DAGSTER_HOME", None)
     result = subprocess.run(
         [str(Path(sys.executable).parent / "headwater"), *args],
-        env=env,
+        env=process_env(home),
         capture_output=True,
         text=True,
         check=False,
@@ -84,7 +82,7 @@ def test_add_sync_resync_show_and_delete_a_git_source(tmp_path: Path, repo: Path
         "chunksRemoved": source["stats"]["chunksCreated"],
     }
     assert _json(home, "sources", "list")["total"] == 0
-    assert not (home / "lake" / "chunks" / source_id).exists()
+    assert lake_objects(lake_url(home_env(home), home), source_id) == []
 
 
 def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, repo: Path) -> None:

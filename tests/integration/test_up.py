@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.profile import process_env
+
 pytestmark = pytest.mark.slow
 
 DEADLINE_S = 240
@@ -49,8 +51,7 @@ def _graphql(port: int) -> dict[str, Any]:
 
 def test_up_serves_the_ui_with_the_demo_source_synced(tmp_path: Path) -> None:
     api_port, ui_port = _free_port(), _free_port()
-    env = {**os.environ, "HEADWATER_HOME": str(tmp_path / "home")}
-    env.pop("DAGSTER_HOME", None)
+    env = process_env(tmp_path / "home")
     cli = Path(sys.executable).parent / "headwater"
     process = subprocess.Popen(
         [str(cli), "up", "--api-port", str(api_port), "--dagster-port", str(ui_port)],
