@@ -21,7 +21,12 @@ from api.middleware import QUOTA_STATE
 from api.ratelimit import Quota
 from api.schemas import WebhookReceivedOut
 from api.state import AppState
-from resources.store.engine import UNAVAILABLE_ERRORS, session_factory, transaction
+from resources.store.engine import (
+    UNAVAILABLE_ERRORS,
+    session_factory,
+    transaction,
+    write_transaction,
+)
 from resources.store.models import utcnow
 from resources.vault import VaultError
 from resources.webhooks.ingest import (
@@ -69,7 +74,7 @@ def _store(state: AppState, delivery: Delivery) -> tuple[Receipt, Quota]:
             details={"limit": quota.limit, "resetAt": int(quota.reset_at)},
             headers=quota.headers(),
         )
-    with transaction(sessions) as session:
+    with write_transaction(sessions) as session:
         receipt = record(session, verified, now=utcnow())
     return receipt, quota
 
