@@ -2,7 +2,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-api clean
+.PHONY: install run test lint bench bench-api bench-webhooks clean
 
 install: $(STAMP)
 
@@ -26,6 +26,9 @@ bench: install
 
 bench-api: install
 	$(BIN)/python -m benchmarks.api
+
+bench-webhooks: install
+	$(BIN)/python -m benchmarks.webhooks
 
 clean:
 	rm -rf $(VENV) .headwater .mypy_cache .ruff_cache

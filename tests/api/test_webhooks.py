@@ -26,6 +26,10 @@ from resources.vault import Vault
 from resources.webhooks.setup import issue_secret
 from tests.api.conftest import ApiServer, run_server
 from tests.conftest import _libpq
+from tests.fakes.bitbucket_server import bitbucket_server_fixture  # noqa: F401  (fixture)
+from tests.fakes.codehost import FakeCodeHost
+from tests.fakes.github_server import github_server_fixture  # noqa: F401  (fixture)
+from tests.fakes.gitlab_server import gitlab_server_fixture  # noqa: F401  (fixture)
 from tests.fakes.webhooks import (
     Commit,
     SignedDelivery,
@@ -37,7 +41,9 @@ from tests.fakes.webhooks import (
     gitlab_delivery,
     gitlab_push,
     hmac_signature,
+    push_delivery,
 )
+from tests.gitrepo import head, seeded_repository
 
 BEFORE, AFTER = "a" * 40, "b" * 40
 MAX_BODY = 25 * 1024 * 1024
@@ -511,3 +517,51 @@ def test_a_secret_no_key_opens_is_503_and_logged_without_secrets(tmp_path: Path)
         log = api.log.read_text()
     assert f"sources ['{source_id}'] cannot be decrypted" in log
     assert secret not in log and delivery.headers["X-Hub-Signature-256"] not in log
+
+
+@pytest.mark.parametrize(
+    ("provider", "refusal"),
+    [
+        ("github", "permission"),
+        ("github", "hidden"),
+        ("gitlab", "permission"),
+        ("bitbucket", "permission"),
+    ],
+)
+def test_a_token_that_may_not_manage_hooks_gets_the_secret_to_set_up_by_hand(
+    api: ApiServer, provider: str, refusal: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The provider refuses the hook (its 403 for a token without the permission, or the 404
+    GitHub gives when the token may not see the hooks): the source is still created, and its
+    answer carries the URL and secret; a delivery signed with that secret is accepted."""
+    host: FakeCodeHost = request.getfixturevalue(f"{provider}_server")
+    work = seeded_repository(tmp_path / "work")
+    owner, name = f"team-{uuid.uuid4().hex[:8]}", "service"
+    host.add_repository(owner, name, source=work)
+    if refusal == "permission":
+        host.hooks_permitted = False
+    else:
+        host.script(404, host.not_found_message(f"{owner}/{name}"))
+    config = {"owner": owner, "repo": name, "token": host.token, "apiUrl": host.api_url}
+    created = api.client().post("/sources", json={"type": provider, "config": config})
+    assert created.status_code == 201, created.text
+    webhook = created.json()["webhook"]
+    assert webhook["registered"] is False and webhook["url"] == f"{api.url}/webhooks/{provider}"
+    assert len(webhook["secret"]) == 64
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in host.api_requests()] == [
+        ("POST", "hooks")
+    ]
+    assert host.hooks(f"{owner}/{name}") == {}
+
+    delivery = push_delivery(
+        provider,
+        f"{owner}/{name}",
+        secret=webhook["secret"],
+        branch="main",
+        before=BEFORE,
+        after=head(work),
+    )
+    answer = _deliver(api, provider, delivery)
+    assert answer.status_code == 200, answer.text
+    # The push joined the first sync, still queued (no daemon here).
+    assert answer.json()["jobId"] == created.json()["syncJob"]["id"]
