@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # module-scoped servers start once.
 PYTEST := $(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile --durations=40
 
-.PHONY: install run test lint bench bench-api clean
+.PHONY: install run test lint bench bench-api bench-webhooks clean
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ bench: install
 
 bench-api: install
 	$(BIN)/python -m benchmarks.api
+
+bench-webhooks: install
+	$(BIN)/python -m benchmarks.webhooks
 
 clean:
 	rm -rf $(VENV) .headwater .mypy_cache .ruff_cache

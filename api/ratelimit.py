@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from resources.settings import Settings
 from resources.store import rate_limits
-from resources.store.engine import ping, transaction
+from resources.store.engine import ping, transaction, write_transaction
 from resources.webhooks.providers import PROVIDERS
 
 DEFAULT_RULE = "default"
@@ -103,7 +103,7 @@ class DatabaseStorage(Storage):
         return SQLAlchemyError
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        with transaction(self._sessions) as session:
+        with write_transaction(self._sessions) as session:
             return rate_limits.increment(
                 session, key=key, expiry_s=expiry, amount=amount, now=time.time()
             )

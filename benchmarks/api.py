@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +37,7 @@ import httpx
 from pydantic import SecretStr
 
 from api.auth import mint_token
+from resources.dagster_home import PROJECT_ROOT
 
 USER = "bench"
 SECRET = "benchmark-signing-key-" + "x" * 32
@@ -153,26 +154,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def serve(
-    home: Path, *, redis_url: str | None, workers: int, files_page_cache: int
-) -> Iterator[str]:
-    """The API under uvicorn on `home`, as its base URL; stopped when the block ends."""
-    port = _free_port()
-    env = {
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A running API: its base URL, and the uvicorn process (with workers, their parent)."""
+
+    url: str
+    pid: int
+
+
+def headwater_env(home: Path, **settings: str) -> dict[str, str]:
+    """This environment without Headwater's settings, then `home`, the signing key and
+    `settings` (`HEADWATER_...` names)."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")},
         "HEADWATER_HOME": str(home),
         "HEADWATER_JWT_SECRET": SECRET,
-        "HEADWATER_RATE_LIMIT_DEFAULT": UNTHROTTLED,
-        "HEADWATER_FILES_PAGE_CACHE": str(files_page_cache),
-        **({"HEADWATER_REDIS_URL": redis_url} if redis_url else {}),
+        **settings,
     }
+
+
+@contextmanager
+def serve(home: Path, *, workers: int, env: dict[str, str]) -> Iterator[Served]:
+    """The API under uvicorn (`workers` processes) with `env`; stopped when the block ends."""
+    port = _free_port()
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app"]
     log = home / "api.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=PROJECT_ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -180,7 +190,7 @@ def serve(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process, log)
-        yield url
+        yield Served(url=url, pid=process.pid)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -220,7 +230,8 @@ def _files_path(rng: random.Random, fixture: Fixture) -> str:
     return f"/sources/{rng.choice(fixture.synced_ids)}/files{query}"
 
 
-def _summary(endpoint: str, latencies: list[float], errors: int, elapsed: float) -> Result:
+def summarize(endpoint: str, latencies: list[float], errors: int, elapsed: float) -> Result:
+    """Requests, errors, rate and latency percentiles of one load."""
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
     return Result(
@@ -243,6 +254,44 @@ async def _ok(client: aiohttp.ClientSession, path: str) -> bool:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One request of an open loop: when it was due (seconds from the start), how long its
+    answer took from then, and whether it was the expected one."""
+
+    due: float
+    latency: float
+    ok: bool
+
+
+async def offer(
+    send: Callable[[int], Awaitable[bool]], *, rate: float, count: int
+) -> tuple[list[Sample], float]:
+    """Call `send(0)` ... `send(count - 1)` at `rate` a second through CLIENTS workers.
+
+    Latency counts from each call's scheduled start, so a server that falls behind is not
+    hidden by the generator waiting for it.
+
+    Returns:
+        The samples in the order they finished, and the seconds the whole load took.
+    """
+    indexes = iter(range(count))
+    samples: list[Sample] = []
+    started = time.perf_counter() + 0.1
+
+    async def worker() -> None:
+        for i in indexes:
+            due = started + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            ok = await send(i)
+            samples.append(Sample(due - started, time.perf_counter() - due, ok))
+
+    await asyncio.wait_for(
+        asyncio.gather(*(worker() for _ in range(CLIENTS))), timeout=count / rate * 3 + 30
+    )
+    return samples, time.perf_counter() - started
+
+
 async def open_loop(
     client: aiohttp.ClientSession,
     endpoint: str,
@@ -252,25 +301,11 @@ async def open_loop(
     seconds: float,
 ) -> Result:
     """Offer `rate` requests/s for `seconds` through CLIENTS workers."""
-    total = int(rate * seconds)
-    indexes = iter(range(total))
-    latencies: list[float] = []
-    errors = 0
-    started = time.perf_counter() + 0.1
-
-    async def worker() -> None:
-        nonlocal errors
-        for i in indexes:
-            due = started + i / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            ok = await _ok(client, path())
-            latencies.append(time.perf_counter() - due)
-            errors += not ok
-
-    await asyncio.wait_for(
-        asyncio.gather(*(worker() for _ in range(CLIENTS))), timeout=seconds * 3 + 30
+    samples, elapsed = await offer(
+        lambda _: _ok(client, path()), rate=rate, count=int(rate * seconds)
     )
-    return _summary(endpoint, latencies, errors, time.perf_counter() - started)
+    latencies = [sample.latency for sample in samples]
+    return summarize(endpoint, latencies, sum(not sample.ok for sample in samples), elapsed)
 
 
 async def closed_loop(
@@ -291,7 +326,7 @@ async def closed_loop(
             errors += not ok
 
     await asyncio.gather(*(worker() for _ in range(CLIENTS)))
-    return _summary(endpoint, latencies, errors, time.perf_counter() - started)
+    return summarize(endpoint, latencies, errors, time.perf_counter() - started)
 
 
 async def drive(
@@ -325,10 +360,14 @@ def run(
         seeding = time.perf_counter()
         fixture = seed(home, Path(tmp) / "folders")
         seeded_s = time.perf_counter() - seeding
-        with serve(
-            home, redis_url=redis_url, workers=workers, files_page_cache=files_page_cache
-        ) as url:
-            endpoints = asyncio.run(drive(url, fixture, rate=rate, seconds=seconds))
+        env = headwater_env(
+            home,
+            HEADWATER_RATE_LIMIT_DEFAULT=UNTHROTTLED,
+            HEADWATER_FILES_PAGE_CACHE=str(files_page_cache),
+            **({"HEADWATER_REDIS_URL": redis_url} if redis_url else {}),
+        )
+        with serve(home, workers=workers, env=env) as served:
+            endpoints = asyncio.run(drive(served.url, fixture, rate=rate, seconds=seconds))
     return {
         "sources": len(fixture.source_ids),
         "jobs": len(fixture.job_ids),
@@ -364,6 +403,14 @@ def _write_table(report: dict[str, Any]) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+def emit(report: dict[str, Any], *, as_json: bool, table: Callable[[dict[str, Any]], None]) -> None:
+    """Print the report as JSON, or as `table` writes it."""
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        table(report)
+
+
 def main() -> None:
     """Command line: the table, or the report as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -390,10 +437,7 @@ def main() -> None:
         workers=args.workers,
         files_page_cache=args.files_page_cache,
     )
-    if args.json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        _write_table(report)
+    emit(report, as_json=args.json, table=_write_table)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,12 @@ from resources.connectors.gdrive_push import (
     RESOURCE_ID_HEADER,
     RESOURCE_STATE_HEADER,
 )
-from resources.store.engine import UNAVAILABLE_ERRORS, session_factory, transaction
+from resources.store.engine import (
+    UNAVAILABLE_ERRORS,
+    session_factory,
+    transaction,
+    write_transaction,
+)
 from resources.store.models import utcnow
 from resources.vault import VaultError
 from resources.webhooks import drive
@@ -69,7 +74,7 @@ def _store(state: AppState, delivery: Delivery) -> tuple[Receipt, Quota]:
             f"Webhook signature missing or not valid ({delivery.provider.signature_header})",
         ) from rejected
     quota = _count(state, delivery.provider.name, verified.owner_id)
-    with transaction(sessions) as session:
+    with write_transaction(sessions) as session:
         receipt = record(session, verified, now=utcnow())
     return receipt, quota
 
@@ -90,7 +95,7 @@ def _store_notification(state: AppState, notification: drive.Notification) -> tu
             "not valid",
         ) from rejected
     quota = _count(state, drive.PROVIDER, verified.owner_id)
-    with transaction(sessions) as session:
+    with write_transaction(sessions) as session:
         receipt = record_accepted(
             session,
             verified.accepted,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,12 +19,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreBusy(Exception):
+    """This process's writers kept a SQLite store busy for longer than the busy timeout."""
+
+
 # The store cannot answer now (down, unreachable, locked, no free connection): worth trying
 # again later, and never the caller's fault.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
     PoolTimeoutError,
+    StoreBusy,
 )
 
 
@@ -86,6 +94,42 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """As `transaction`, for work that writes, on SQLite one writer of this process at a time.
+
+    SQLite has one write lock per file, and its busy handler polls for it with growing sleeps:
+    many threads polling at once waste the lock's free moments and the unlucky ones time out
+    ("database is locked"). Here they queue on a lock of this process instead, and the one
+    whose turn it is takes SQLite's write lock first thing (`BEGIN IMMEDIATE`), waiting up to
+    the busy timeout only for other processes (API workers, the daemon, run workers).
+
+    Raises:
+        StoreBusy: The turn did not come within the busy timeout.
+    """
+    engine = factory.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        with transaction(factory) as session:
+            yield session
+        return
+    lock = _sqlite_writer_lock(str(engine.url))
+    if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        raise StoreBusy(f"no turn to write within {SQLITE_BUSY_TIMEOUT_MS} ms")
+    try:
+        with transaction(factory) as session:
+            # pysqlite begins a transaction only before a write, so this is the first statement.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+    finally:
+        lock.release()
+
+
+@lru_cache(maxsize=8)
+def _sqlite_writer_lock(url: str) -> threading.Lock:
+    """The lock this process's writers to the SQLite database `url` take turns on."""
+    return threading.Lock()
 
 
 @lru_cache(maxsize=8)

@@ -20,6 +20,8 @@ from resources.store.models import (
 )
 from resources.store.upserts import upsert_insert
 
+MAX_REASON_CHARS = 255  # the `reason` columns' length
+
 
 def record_delivery(
     session: Session,
@@ -85,7 +87,7 @@ def add_target(
             source_id=source_id,
             job_id=job_id,
             status=DeliveryStatus.QUEUED if job_id is not None else DeliveryStatus.IGNORED,
-            reason=reason,
+            reason=reason[:MAX_REASON_CHARS] if reason is not None else None,
         )
     )
     session.flush()
@@ -135,7 +137,7 @@ def add_rejection(
     session.add(
         WebhookRejection(
             provider=provider,
-            reason=reason[:255],
+            reason=reason[:MAX_REASON_CHARS],
             delivery_id=delivery_id,
             event=event,
             remote_addr=remote_addr,

@@ -27,6 +27,7 @@ from resources.webhooks.providers import (
     Repository,
     parse_body,
     repository_key,
+    storable,
 )
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 TRIGGER = "webhook"
 MAX_DELIVERY_ID_CHARS = 128
 MAX_EVENT_CHARS = 64
+MAX_ATTEMPT = 2**31 - 1  # the column is a 32-bit integer
 
 
 class DeliveryRejected(Exception):
@@ -86,15 +88,18 @@ class Delivery:
         """Read a delivery from its (case-insensitive) headers and raw body."""
         digest = hashlib.sha256(body).hexdigest()
         delivery_id = next(
-            (headers[name] for name in provider.delivery_headers if headers.get(name)),
+            (
+                value[:MAX_DELIVERY_ID_CHARS]
+                for name in provider.delivery_headers
+                if (value := storable(headers.get(name)))
+            ),
             f"sha256:{digest}",
         )
-        attempt = headers.get(provider.attempt_header or "", "")
         return cls(
             provider=provider,
-            delivery_id=delivery_id[:MAX_DELIVERY_ID_CHARS],
-            event=headers.get(provider.event_header, "")[:MAX_EVENT_CHARS],
-            attempt=int(attempt) if attempt.isdigit() else None,
+            delivery_id=delivery_id,
+            event=(storable(headers.get(provider.event_header)) or "")[:MAX_EVENT_CHARS],
+            attempt=_attempt(headers.get(provider.attempt_header or "")),
             body=body,
             body_sha256=digest,
             signature=headers.get(provider.signature_header),
@@ -108,6 +113,14 @@ class Delivery:
         if self.payload is None or self.event != self.provider.push_event:
             return None
         return self.provider.push(self.payload)
+
+
+def _attempt(header: str | None) -> int | None:
+    """The host's attempt counter, if the header holds a plain number a column can keep."""
+    if header is None or not (header.isascii() and header.isdigit()):
+        return None
+    number = int(header)
+    return number if number <= MAX_ATTEMPT else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,7 +3,8 @@
 One table (`PROVIDERS`) rather than a module per host: GitHub, GitLab and Bitbucket differ
 only in header names, the signature scheme and where the payload keeps the repository and
 the pushed branches. Payloads are untrusted until a source's secret verifies them, so every
-reader here tolerates any JSON shape and never raises on it.
+reader here tolerates any JSON shape and never raises on it, and a string that no store can
+keep (a NUL, a lone surrogate) reads as missing: a verified delivery is stored whatever it says.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def parse_body(body: bytes, content_type: str) -> Mapping[str, Any] | None:
             document = json.loads(fields["payload"][0])
         else:
             document = json.loads(body)
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, RecursionError):  # RecursionError: nested too deep
         return None
     return document if isinstance(document, dict) else None
 
@@ -140,28 +141,39 @@ def _at(document: Any, *keys: str) -> Any:
     return document
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def storable(value: Any) -> str | None:
+    """`value` if it is a non-empty string every store can keep, else None.
+
+    PostgreSQL refuses NUL characters in text and JSON; no database encodes a lone surrogate
+    (which JSON's `\\ud800` escapes produce).
+    """
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 def _repository(
     *name_path: str, default_path: tuple[str, ...]
 ) -> Callable[[Mapping[str, Any]], Repository | None]:
     def read(payload: Mapping[str, Any]) -> Repository | None:
-        full_name = _text(_at(payload, *name_path))
+        full_name = storable(_at(payload, *name_path))
         if full_name is None:
             return None
-        return Repository(full_name=full_name, default_branch=_text(_at(payload, *default_path)))
+        return Repository(full_name=full_name, default_branch=storable(_at(payload, *default_path)))
 
     return read
 
 
 def _branch_push(payload: Mapping[str, Any], *, deleted: bool) -> tuple[BranchPush, ...]:
     """The one branch of a GitHub or GitLab push (`ref`, `after`); none for tags."""
-    ref = _text(payload.get("ref")) or ""
+    ref = storable(payload.get("ref")) or ""
     if not ref.startswith(BRANCH_REF):
         return ()
-    head = _text(payload.get("after"))
+    head = storable(payload.get("after"))
     return (BranchPush(ref.removeprefix(BRANCH_REF), None if deleted else head),)
 
 
@@ -173,7 +185,7 @@ def _commit_paths(commits: Any) -> tuple[dict[str, list[str]], bool]:
         for kind in CHANGE_KINDS:
             paths = _at(commit, kind)
             for path in paths if isinstance(paths, list) else ():
-                if isinstance(path, str):
+                if storable(path) is not None:
                     if len(found[kind]) < MAX_PATHS:
                         found[kind][path] = None
                     else:
@@ -204,10 +216,10 @@ def _bitbucket_push(payload: Mapping[str, Any]) -> Push:
     changes = _at(payload, "push", "changes")
     for change in changes if isinstance(changes, list) else ():
         new, old = _at(change, "new"), _at(change, "old")
-        if _at(new, "type") == "branch" and _text(_at(new, "name")):
-            branches.append(BranchPush(_at(new, "name"), _text(_at(new, "target", "hash"))))
-        elif new is None and _at(old, "type") == "branch" and _text(_at(old, "name")):
-            branches.append(BranchPush(_at(old, "name"), None))
+        if _at(new, "type") == "branch" and (name := storable(_at(new, "name"))):
+            branches.append(BranchPush(name, storable(_at(new, "target", "hash"))))
+        elif new is None and _at(old, "type") == "branch" and (name := storable(_at(old, "name"))):
+            branches.append(BranchPush(name, None))
     return Push(branches=tuple(branches), truncated=True)
 
 

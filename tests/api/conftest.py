@@ -108,8 +108,9 @@ def new_user() -> str:
 
 
 @contextmanager
-def run_server(home: Path, **env: str) -> Iterator[ApiServer]:
-    """Start `uvicorn --factory api.main:create_app` on `home`; stop it afterwards."""
+def run_server(home: Path, *, workers: int = 1, **env: str) -> Iterator[ApiServer]:
+    """Start `uvicorn --factory api.main:create_app` (`workers` processes) on `home`; stop it
+    afterwards."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = home / f"api-{port}.log"
@@ -126,6 +127,8 @@ def run_server(home: Path, **env: str) -> Iterator[ApiServer]:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--workers",
+                str(workers),
             ],
             cwd=PROJECT_ROOT,
             env=env,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -24,6 +25,10 @@ from resources.store.models import JobStatus, SyncJob, WebhookRejection
 from resources.vault import Vault
 from resources.webhooks.setup import issue_secret
 from tests.api.conftest import ApiServer, run_server
+from tests.fakes.bitbucket_server import bitbucket_server_fixture  # noqa: F401  (fixture)
+from tests.fakes.codehost import FakeCodeHost
+from tests.fakes.github_server import github_server_fixture  # noqa: F401  (fixture)
+from tests.fakes.gitlab_server import gitlab_server_fixture  # noqa: F401  (fixture)
 from tests.fakes.webhooks import (
     Commit,
     SignedDelivery,
@@ -34,12 +39,16 @@ from tests.fakes.webhooks import (
     github_push,
     gitlab_delivery,
     gitlab_push,
+    hmac_signature,
+    push_delivery,
 )
+from tests.gitrepo import head, seeded_repository
 from tests.profile import libpq
 
 BEFORE, AFTER = "a" * 40, "b" * 40
 MAX_BODY = 25 * 1024 * 1024
-CONCURRENT = 24
+CONCURRENT = 64
+WORKERS = 2
 
 
 def _store(api: ApiServer, database_url: str | None = None) -> MetadataStore:
@@ -228,19 +237,21 @@ def test_a_body_over_25_mib_is_413_without_being_read(api: ApiServer) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ApiServer, str]]:
-    """An API on each store backend, and its database URL."""
+    """An API of WORKERS processes on each store backend, and its database URL."""
     url = (
         f"sqlite:///{tmp_path / 'home' / 'headwater.db'}"
         if request.param == "sqlite"
         else request.getfixturevalue("postgres_url")
     )
-    with run_server(tmp_path / "home", HEADWATER_DATABASE_URL=url) as server:
+    with run_server(tmp_path / "home", workers=WORKERS, HEADWATER_DATABASE_URL=url) as server:
         yield server, url
 
 
 def test_concurrent_deliveries_for_one_source_join_one_job(
     backend: tuple[ApiServer, str],
 ) -> None:
+    """All accepted and stored, on SQLite too: its writers queue (in each worker, then on the
+    busy timeout across workers) instead of failing with "database is locked"."""
     api, url = backend
     source_id, full_name, secret = _github_source(api)
     deliveries = [_push(full_name, secret=secret) for _ in range(CONCURRENT)]
@@ -390,3 +401,167 @@ def test_an_unreachable_database_is_503_and_nothing_half_written(
         up = _deliver(api, "github", delivery)
         assert up.status_code == 200, up.text
         assert up.json()["jobId"] in [job.id for job in _jobs(store, source_id)]
+
+
+def _signed(body: bytes, *, secret: str) -> SignedDelivery:
+    """A GitHub push delivery of exactly `body`, signed with `secret`."""
+    headers = github_delivery({}, secret=secret).headers
+    return SignedDelivery(body, {**headers, "X-Hub-Signature-256": hmac_signature(body, secret)})
+
+
+def _odd_pushes(full_name: str) -> dict[str, dict[str, Any]]:
+    """Pushes a source's secret signs but whose fields are not what GitHub documents."""
+    valid = github_push(full_name, branch="main", before=BEFORE, after=AFTER)
+    unstorable = ["ok.py", "nul\u0000.py", "lone-\ud800.py", 7, None]
+    return {
+        "wrong types": {**valid, "ref": 12, "after": {}, "commits": "none", "deleted": "yes"},
+        "unstorable branch": {**valid, "ref": "refs/heads/main\u0000"},
+        "unstorable paths": {
+            **valid,
+            "commits": [{"id": AFTER, "added": unstorable, "modified": {}, "removed": [[]]}, 3],
+        },
+        "long branch": {**valid, "ref": "refs/heads/" + "b" * 400},
+        "no branch": {k: v for k, v in valid.items() if k not in ("ref", "after")},
+    }
+
+
+def test_an_authenticated_delivery_with_odd_fields_is_stored_and_acknowledged(
+    backend: tuple[ApiServer, str],
+) -> None:
+    """Never a 5xx nor a 4xx (GitLab would count it against the hook): 200, stored, and a job
+    only when the payload says which branch moved where."""
+    api, url = backend
+    source_id, full_name, secret = _github_source(api)
+    store = _store(api, url)
+    for case, payload in _odd_pushes(full_name).items():
+        delivery = github_delivery(payload, secret=secret)
+        answer = _deliver(api, "github", delivery)
+        assert answer.status_code == 200, (case, answer.text)
+        job_id = answer.json()["jobId"]
+        with store.session() as session:
+            row = webhooks.get_delivery(
+                session, provider="github", delivery_id=delivery.headers["X-GitHub-Delivery"]
+            )
+            assert row is not None, case
+            assert [(t.source_id, t.job_id) for t in row.targets] == [(source_id, job_id)], case
+            if job_id is None:
+                assert row.targets[0].reason and len(row.targets[0].reason) <= 255, case
+            if case == "unstorable paths":
+                assert (row.changes["added"], row.changes["modified"]) == (["ok.py"], []), case
+    # Only the push that named a readable branch of the source queued a job.
+    queued = [job for job in _jobs(store, source_id) if job.status is JobStatus.QUEUED]
+    assert len(queued) == 1 and queued[0].trigger == "webhook"
+
+
+def test_a_body_that_cannot_be_attributed_is_401_whatever_it_holds(
+    backend: tuple[ApiServer, str],
+) -> None:
+    api, _ = backend
+    _, full_name, secret = _github_source(api)
+    nested = b'{"repository": {"full_name": "%s"}, "x": ' % full_name.encode()
+    bodies = {
+        "nested too deep": nested + b"[" * 200_000 + b"]" * 200_000 + b"}",
+        "not utf-8": b'{"repository": {"full_name": "\xff\xfe"}}',
+        "unstorable repository": b'{"repository": {"full_name": "a\\u0000b"}}',
+        "a list": b"[1, 2]",
+    }
+    for case, body in bodies.items():
+        answer = _deliver(api, "github", _signed(body, secret=secret))
+        assert answer.status_code == 401, (case, answer.text)
+        assert answer.json()["error"]["code"] == "UNAUTHORIZED", case
+
+
+def test_an_attempt_header_that_is_no_small_number_is_not_recorded(api: ApiServer) -> None:
+    full_name = f"team-{uuid.uuid4().hex[:8]}/service"
+    _, secret = _code_host_source(api, "bitbucket", full_name)
+    payload = bitbucket_push(full_name, branch="main", before=BEFORE, after=AFTER)
+    # "\u00b2" (superscript two) is a digit to Python, not to int().
+    for attempt in ("\u00b2".encode("latin-1"), b"99999999999999999999", b"-1", b"two"):
+        delivery = bitbucket_delivery(payload, secret=secret)
+        headers: dict[str, str | bytes] = {**delivery.headers, "X-Attempt-Number": attempt}
+        answer = api.anonymous().post("/webhooks/bitbucket", content=delivery.body, headers=headers)
+        assert answer.status_code == 200, (attempt, answer.text)
+        with _store(api).session() as session:
+            row = webhooks.get_delivery(
+                session, provider="bitbucket", delivery_id=delivery.headers["X-Request-UUID"]
+            )
+            assert row is not None and row.last_attempt_number is None, attempt
+
+
+def test_a_secret_no_key_opens_is_503_and_logged_without_secrets(tmp_path: Path) -> None:
+    """Our keys are wrong, not the sender: 503 with Retry-After (a 401 would count against the
+    hook, and GitLab disables hooks that keep failing with 4xx), and nothing stored."""
+    with run_server(tmp_path / "home") as api:
+        source_id, full_name, secret = _github_source(api)
+        foreign = Vault.open(Fernet.generate_key().decode(), home=tmp_path / "other")
+        with _store(api).session() as session:
+            source = sources.get_source(session, source_id)
+            assert source is not None
+            source.webhook_secret = foreign.seal_value(secret)
+        delivery = _push(full_name, secret=secret)
+        answer = _deliver(api, "github", delivery)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert int(answer.headers["Retry-After"]) > 0
+        with _store(api).session() as session:
+            delivery_id = delivery.headers["X-GitHub-Delivery"]
+            stored = webhooks.get_delivery(session, provider="github", delivery_id=delivery_id)
+            assert stored is None
+            assert (
+                session.scalars(
+                    select(WebhookRejection).where(WebhookRejection.delivery_id == delivery_id)
+                ).all()
+                == []
+            )
+        assert [job.status for job in _jobs(_store(api), source_id)] == [JobStatus.CANCELLED]
+        log = api.log.read_text()
+    assert f"sources ['{source_id}'] cannot be decrypted" in log
+    assert secret not in log and delivery.headers["X-Hub-Signature-256"] not in log
+
+
+@pytest.mark.parametrize(
+    ("provider", "refusal"),
+    [
+        ("github", "permission"),
+        ("github", "hidden"),
+        ("gitlab", "permission"),
+        ("bitbucket", "permission"),
+    ],
+)
+def test_a_token_that_may_not_manage_hooks_gets_the_secret_to_set_up_by_hand(
+    api: ApiServer, provider: str, refusal: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The provider refuses the hook (its 403 for a token without the permission, or the 404
+    GitHub gives when the token may not see the hooks): the source is still created, and its
+    answer carries the URL and secret; a delivery signed with that secret is accepted."""
+    host: FakeCodeHost = request.getfixturevalue(f"{provider}_server")
+    work = seeded_repository(tmp_path / "work")
+    owner, name = f"team-{uuid.uuid4().hex[:8]}", "service"
+    host.add_repository(owner, name, source=work)
+    if refusal == "permission":
+        host.hooks_permitted = False
+    else:
+        host.script(404, host.not_found_message(f"{owner}/{name}"))
+    config = {"owner": owner, "repo": name, "token": host.token, "apiUrl": host.api_url}
+    created = api.client().post("/sources", json={"type": provider, "config": config})
+    assert created.status_code == 201, created.text
+    webhook = created.json()["webhook"]
+    assert webhook["registered"] is False and webhook["url"] == f"{api.url}/webhooks/{provider}"
+    assert len(webhook["secret"]) == 64
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in host.api_requests()] == [
+        ("POST", "hooks")
+    ]
+    assert host.hooks(f"{owner}/{name}") == {}
+
+    delivery = push_delivery(
+        provider,
+        f"{owner}/{name}",
+        secret=webhook["secret"],
+        branch="main",
+        before=BEFORE,
+        after=head(work),
+    )
+    answer = _deliver(api, provider, delivery)
+    assert answer.status_code == 200, answer.text
+    # The push joined the first sync, still queued (no daemon here).
+    assert answer.json()["jobId"] == created.json()["syncJob"]["id"]

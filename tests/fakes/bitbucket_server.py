@@ -27,6 +27,7 @@ from tests.fakes.codehost import (
     USER_NAME,
     FakeCodeHost,
     FakeRepository,
+    HookSubscription,
     branches,
     default_branch,
     page_of,
@@ -75,6 +76,10 @@ class FakeBitbucketServer(FakeCodeHost):
         body = self.error_body("Your credentials lack one or more required privilege scopes.")
         body["error"]["detail"] = {"granted": ["repository"], "required": ["webhook"]}
         return 403, body
+
+    def subscription(self, hook: dict[str, Any]) -> HookSubscription:
+        """`url`, `events` and `secret`, as sent."""
+        return HookSubscription(hook["url"], hook["events"], hook["secret"])
 
     def new_hook_id(self, number: int) -> str:
         """A webhook uid: a UUID in braces."""

@@ -72,6 +72,15 @@ class ScriptedResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class HookSubscription:
+    """What the request that created a webhook asked for, whatever the provider's fields."""
+
+    url: str
+    events: list[str]
+    secret: str
+
+
 @dataclass(slots=True)
 class FakeRepository:
     """One repository the server knows: a bare git repository, API facts and webhooks."""
@@ -266,6 +275,10 @@ class FakeCodeHost(ABC):
     @abstractmethod
     def hooks_refusal(self) -> tuple[int, Any]:
         """Status and body for a token that may not manage webhooks."""
+
+    @abstractmethod
+    def subscription(self, hook: dict[str, Any]) -> HookSubscription:
+        """Where, for which events and with which secret a hook (as `hooks` keeps it) delivers."""
 
     @abstractmethod
     def routes(self, app: FastAPI) -> None:

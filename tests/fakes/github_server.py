@@ -26,6 +26,7 @@ from tests.fakes.codehost import (
     USER_NAME,
     FakeCodeHost,
     FakeRepository,
+    HookSubscription,
     branches,
     default_branch,
     page_of,
@@ -74,6 +75,11 @@ class FakeGithubServer(FakeCodeHost):
     def hooks_refusal(self) -> tuple[int, Any]:
         """A fine-grained token without the webhooks permission."""
         return 403, self.error_body("Resource not accessible by personal access token")
+
+    def subscription(self, hook: dict[str, Any]) -> HookSubscription:
+        """`events`, and the URL and secret in `config`."""
+        config = hook["config"]
+        return HookSubscription(config["url"], hook["events"], config["secret"])
 
     def new_hook_id(self, number: int) -> str:
         """GitHub's hook ids are large integers."""

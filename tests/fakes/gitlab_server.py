@@ -29,6 +29,7 @@ from tests.fakes.codehost import (
     USER_NAME,
     FakeCodeHost,
     FakeRepository,
+    HookSubscription,
     branches,
     default_branch,
     page_of,
@@ -86,6 +87,11 @@ class FakeGitlabServer(FakeCodeHost):
     def hooks_refusal(self) -> tuple[int, Any]:
         """A token below the Maintainer role."""
         return 403, self.error_body("403 Forbidden")
+
+    def subscription(self, hook: dict[str, Any]) -> HookSubscription:
+        """The `*_events` flags set true, and the secret as `token`."""
+        events = sorted(key for key, on in hook.items() if key.endswith("_events") and on is True)
+        return HookSubscription(hook["url"], events, hook["token"])
 
     def rate_limit(self, *, retry_after: int | None, reset_in_s: int, times: int = 1) -> None:
         """Throttled: 429 `Retry later`, no requests left, the reset, and `Retry-After`."""

@@ -234,3 +234,27 @@ def bitbucket_delivery(
             "X-Hub-Signature": hmac_signature(body, secret),
         },
     )
+
+
+def push_delivery(
+    provider: str,
+    full_name: str,
+    *,
+    secret: str,
+    branch: str,
+    before: str,
+    after: str,
+    commits: Sequence[Commit] = (),
+) -> SignedDelivery:
+    """A push to `branch` of `full_name` as `provider` delivers it, signed (or tokened) with
+    `secret`. Bitbucket's payload names the commits but not their paths."""
+    if provider == "github":
+        payload = github_push(full_name, branch=branch, before=before, after=after, commits=commits)
+        return github_delivery(payload, secret=secret)
+    if provider == "gitlab":
+        payload = gitlab_push(full_name, branch=branch, before=before, after=after, commits=commits)
+        return gitlab_delivery(payload, token=secret)
+    if provider == "bitbucket":
+        payload = bitbucket_push(full_name, branch=branch, before=before, after=after)
+        return bitbucket_delivery(payload, secret=secret)
+    raise ValueError(f"no fake deliveries of {provider!r}")

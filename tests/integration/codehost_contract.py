@@ -33,7 +33,7 @@ from resources.source_configs import sealed_config
 from resources.store import sources
 from resources.store.models import JobStatus, SyncType
 from resources.vault import Vault
-from tests.fakes.codehost import USER_NAME, FakeCodeHost
+from tests.fakes.codehost import USER_NAME, FakeCodeHost, HookSubscription
 from tests.gitrepo import commit_all, git, head, seeded_repository, write
 from tests.runs import sync_source, table
 
@@ -130,15 +130,10 @@ class CodeHostCase:
 class HookContract(CodeHostCase):
     """Push webhooks: created with the secret for push events only, deleted, refused.
 
-    Subclasses set `push_events` and `subscription` (the events and secret of a hook
-    as the provider keeps the body that created it).
+    Subclasses set `push_events`, the provider's names of the events a hook subscribes to.
     """
 
     push_events: ClassVar[list[str]]
-
-    @staticmethod
-    def subscription(body: dict[str, Any]) -> tuple[list[str], str]:
-        raise AssertionError("each provider's test class says where events and secret are")
 
     def test_is_a_hook_manager_and_a_branch_head(self, connect: Connect) -> None:
         connector = connect()
@@ -149,7 +144,9 @@ class HookContract(CodeHostCase):
         hook_id = connector.create_hook(url=HOOK_URL, secret=HOOK_SECRET)
         hooks = host.hooks(self.full_name)
         assert list(hooks) == [hook_id]
-        assert self.subscription(hooks[hook_id]) == (self.push_events, HOOK_SECRET)
+        assert host.subscription(hooks[hook_id]) == HookSubscription(
+            HOOK_URL, self.push_events, HOOK_SECRET
+        )
         listed = list(connector.api.paginate(f"{connector.repo_path}{connector.hooks_path}"))
         assert [str(item[connector.hook_id_field]) for item in listed] == [hook_id]
         assert HOOK_SECRET not in repr(listed)  # the provider never shows the secret again

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -39,10 +38,6 @@ class TestBitbucket(CodeHostContract):
     owner = OWNER
     name = NAME
     push_events = ["repo:push"]
-
-    @staticmethod
-    def subscription(body: dict[str, Any]) -> tuple[list[str], str]:
-        return body["events"], body["secret"]
 
     @pytest.fixture
     def host(self, bitbucket_server: FakeBitbucketServer) -> FakeBitbucketServer:

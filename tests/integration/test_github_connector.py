@@ -7,7 +7,6 @@ and secondary rate limits, error details and hook shape, and its config.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -44,10 +43,6 @@ class TestGithub(CodeHostContract):
     owner = OWNER
     name = NAME
     push_events = ["push"]
-
-    @staticmethod
-    def subscription(body: dict[str, Any]) -> tuple[list[str], str]:
-        return body["events"], body["config"]["secret"]
 
     @pytest.fixture
     def host(self, github_server: FakeGithubServer) -> FakeGithubServer:

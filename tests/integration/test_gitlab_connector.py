@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -39,11 +38,6 @@ class TestGitlab(CodeHostContract):
     owner = OWNER
     name = NAME
     push_events = ["push_events"]
-
-    @staticmethod
-    def subscription(body: dict[str, Any]) -> tuple[list[str], str]:
-        events = sorted(key for key, on in body.items() if key.endswith("_events") and on is True)
-        return events, body["token"]
 
     @pytest.fixture
     def host(self, gitlab_server: FakeGitlabServer) -> FakeGitlabServer:
