@@ -2,7 +2,7 @@
 
     python -m benchmarks.webhooks [--rate 1000] [--seconds 60] [--workers 1] [--sources 4]
                                   [--probes 20] [--json]
-    python -m benchmarks.webhooks --minutes N [--rate 1000] [--workers 4] [--sources 4]
+    python -m benchmarks.webhooks --minutes N [--rate 1000] [--workers 2] [--sources 4]
 
 A temporary HEADWATER_HOME gets `--sources` `github` sources, each on its own repository
 served by the fake GitHub of the tests (REST and `git http-backend`, in a child process), and
@@ -21,12 +21,12 @@ Default mode, in two phases:
    the run is enqueued), the run queue (until dequeued) and the launch (until the run worker
    started the run).
 
-Soak (`--minutes N`): the daemon runs from the start and the deliveries' syncs run while
-`--workers` API processes take N minutes of deliveries; each minute reports deliveries
-accepted and stored, jobs and runs so far, the minute's p99 acknowledgement, and the resident
-memory of the API workers, the daemon and its code server (from /proc: Linux only).
-At the end: accepted == stored, one run per job, no job left behind, runs of a source never
-overlapping.
+Soak (`--minutes N`): `--workers` API processes (default 2) take N minutes of deliveries while
+the daemon turns them into syncs (a commit is pushed to every repository each minute, so the
+syncs have work). Each minute reports deliveries accepted and stored, jobs and runs so far,
+the minute's p99 acknowledgement, and the resident memory of the API workers, the daemon and
+its code server (from /proc: Linux only). At the end: accepted == stored, one run per job, no
+job left behind, runs of a source never overlapping.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from benchmarks.api import (
     CLIENTS,
     REQUEST_TIMEOUT_S,
     SECRET,
+    START_DEADLINE_S,
     Sample,
     emit,
     headwater_env,
@@ -77,8 +78,8 @@ SENSOR_LOOP_S = 5.0  # dagster's sensor daemon evaluates sensors every 5 s at mo
 POLL_S = 0.1
 DRAIN_DEADLINE_S = 900
 RUN_START_DEADLINE_S = 300
-START_DEADLINE_S = 60
 MINUTE_S = 60
+SOAK_WORKERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,19 +361,20 @@ class Watch:
         from dagster import DagsterRunStatus, RunsFilter
         from sqlalchemy import select
 
-        from resources.run_tags import JOB_TAG, SOURCE_TAG
+        from resources.run_tags import JOB_TAG, SOURCE_TAG, TRIGGER_TAG
         from resources.store.models import SyncJob
 
         with self.store.session() as session:
             job_ids = set(session.scalars(select(SyncJob.id).where(SyncJob.trigger == "webhook")))
-        records = self.instance.get_run_records(RunsFilter(tags={"headwater/trigger": "webhook"}))
+        records = self.instance.get_run_records(RunsFilter(tags={TRIGGER_TAG: "webhook"}))
         per_job = [record.dagster_run.tags.get(JOB_TAG) for record in records]
         spans: dict[str, list[tuple[float, float]]] = {}
         for record in records:
-            source = record.dagster_run.tags.get(SOURCE_TAG, "")
-            spans.setdefault(source, []).append(
-                (record.start_time or 0.0, record.end_time or float("inf"))
-            )
+            if record.start_time is not None:  # a run still running ends at infinity
+                source = record.dagster_run.tags.get(SOURCE_TAG, "")
+                spans.setdefault(source, []).append(
+                    (record.start_time, record.end_time or float("inf"))
+                )
         overlaps = sum(
             later[0] < earlier[1]
             for runs in spans.values()
@@ -389,6 +391,16 @@ class Watch:
         }
 
 
+def push_commit(source: BenchSource, *, name: str) -> tuple[str, str]:
+    """Commit a new file to the source's repository and push it; the heads before and after."""
+    before = _git(source.work, "rev-parse", "HEAD")
+    (source.work / f"{name}.md").write_text(f"# {name}\n\nPushed by the benchmark.\n")
+    _git(source.work, "add", ".")
+    _git(source.work, "commit", "--quiet", "-m", name)
+    _git(source.work, "push", "--quiet", "origin", "main")
+    return before, _git(source.work, "rev-parse", "HEAD")
+
+
 def probe(
     url: str, watch: Watch, sources: list[BenchSource], *, count: int
 ) -> list[dict[str, float]]:
@@ -400,14 +412,8 @@ def probe(
             while watch.pending(source.source_id):
                 time.sleep(POLL_S)
             time.sleep(rng.uniform(0, SENSOR_LOOP_S))  # anywhere in the sensor loop
-            before = _git(source.work, "rev-parse", "HEAD")
-            (source.work / f"probe{n}.md").write_text(f"# Probe {n}\n")
-            _git(source.work, "add", ".")
-            _git(source.work, "commit", "--quiet", "-m", f"probe {n}")
-            _git(source.work, "push", "--quiet", "origin", "main")
-            body, headers = _push_delivery(
-                source, before=before, after=_git(source.work, "rev-parse", "HEAD")
-            )
+            before, after = push_commit(source, name=f"probe{n}")
+            body, headers = _push_delivery(source, before=before, after=after)
             answer = client.post("/webhooks/github", content=body, headers=headers)
             acked = time.time()
             answer.raise_for_status()
@@ -549,8 +555,8 @@ def soak(*, rate_per_min: float, minutes: int, workers: int, sources: int) -> di
             prefix="headwater-bench-soak-", ignore_cleanup_errors=True
         ) as tmp,
         environment(Path(tmp), sources=sources) as (home, env, seeded),
-        daemon(env, home / "daemon.log") as daemon_process,
         serve(home, workers=workers, env=env) as served,
+        daemon(env, home / "daemon.log") as daemon_process,
     ):
         watch = Watch(home)
         watch.drain()
@@ -559,6 +565,8 @@ def soak(*, rate_per_min: float, minutes: int, workers: int, sources: int) -> di
         async def sample_each_minute() -> None:
             for minute in range(1, minutes + 1):
                 await asyncio.sleep(MINUTE_S)
+                for source in seeded:  # so the syncs the deliveries queue have work to do
+                    await asyncio.to_thread(push_commit, source, name=f"minute{minute}")
                 snapshot = {
                     "minute": minute,
                     "load": _load(),
@@ -602,6 +610,10 @@ def soak(*, rate_per_min: float, minutes: int, workers: int, sources: int) -> di
         }
 
 
+def _mib(values: list[float]) -> str:
+    return " + ".join(f"{value:.0f}" for value in values) or "-"
+
+
 def _write_table(report: dict[str, Any]) -> None:
     ingress = report["ingress"]
     lines = [
@@ -623,14 +635,14 @@ def _write_table(report: dict[str, Any]) -> None:
     else:
         lines.append(f"runs: {report['runs']}")
         lines.append(
-            f"{'minute':>6}{'accepted':>10}{'stored':>8}{'p99 ms':>8}{'jobs':>6}{'runs':>6}"
-            f"{'API MiB':>16}{'daemon':>8}{'code srv':>10}{'load':>20}"
+            f"{'minute':>6}{'accepted':>10}{'stored':>8}{'p99 ms':>9}{'jobs':>6}{'runs':>6}"
+            f"  {'API workers MiB':<18}{'daemon MiB':>11}  {'code server MiB':<16}{'load':>6}"
         )
         for m in report["per_minute"]:
             lines.append(
-                f"{m['minute']:>6}{m['accepted']:>10}{m['stored']:>8}{m['p99_ms']:>8}"
-                f"{m['jobs']:>6}{m['runs']:>6}{m['apiWorkersMiB']!s:>16}{m['daemonMiB']:>8}"
-                f"{m['codeServerMiB']!s:>10}{m['load']!s:>20}"
+                f"{m['minute']:>6}{m['accepted']:>10}{m['stored']:>8}{m['p99_ms']:>9}"
+                f"{m['jobs']:>6}{m['runs']:>6}  {_mib(m['apiWorkersMiB']):<18}"
+                f"{m['daemonMiB']:>11}  {_mib(m['codeServerMiB']):<16}{m['load'][0]:>6}"
             )
     sys.stdout.write("\n".join(lines) + "\n")
 
@@ -640,7 +652,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000, help="Deliveries offered a minute.")
     parser.add_argument("--seconds", type=float, default=60, help="Ingress phase length.")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
+    parser.add_argument(
+        "--workers", type=int, help="uvicorn worker processes (default 1; soak: 2)."
+    )
     parser.add_argument("--sources", type=int, default=4, help="github sources (repositories).")
     parser.add_argument("--probes", type=int, default=20, help="Deliveries timed to run start.")
     parser.add_argument(
@@ -650,13 +664,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.minutes:
         report = soak(
-            rate_per_min=args.rate, minutes=args.minutes, workers=args.workers, sources=args.sources
+            rate_per_min=args.rate,
+            minutes=args.minutes,
+            workers=args.workers or SOAK_WORKERS,
+            sources=args.sources,
         )
     else:
         report = run(
             rate_per_min=args.rate,
             seconds=args.seconds,
-            workers=args.workers,
+            workers=args.workers or 1,
             sources=args.sources,
             probes=args.probes,
         )
