@@ -4,7 +4,6 @@ Each asset is thin: partition key -> resources -> a stage builder -> metadata fo
 """
 
 import resource
-import time
 from typing import Any
 
 import dagster as dg
@@ -27,6 +26,7 @@ from connector_assets.normalize import NORMALIZER_VERSION
 from connector_assets.partitions import sources_partitions
 from connector_assets.progress import JobProgress
 from connector_assets.resources import PipelineSettings
+from connector_assets.stopwatch import Stopwatch
 from resources import duck
 from resources.embedders import EmbedderResource
 from resources.lake import Lake, LakeVersion
@@ -71,10 +71,11 @@ def _check_results(
     ]
 
 
-def _stage_metadata(version: LakeVersion, elapsed: float) -> dict[str, Any]:
-    """What every stage reports: its time, the lake version it made, peak memory so far."""
+def _stage_metadata(version: LakeVersion, clock: Stopwatch) -> dict[str, Any]:
+    """What every stage reports: its wall and CPU time, the lake version it made, peak memory."""
     return {
-        "duration_s": round(elapsed, 3),
+        "duration_s": round(clock.wall_s, 3),
+        "cpu_s": round(clock.cpu_s, 3),
         "lake_version": version.name,
         # Linux reports the peak in KiB.
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -124,18 +125,18 @@ def raw_files(
         source_type = source.type
         source_config = source_connector_config(vault.get_vault(), source)
     progress = _progress(context, store, "raw_files")
-    started = time.perf_counter()
-    version, report = build_raw_files(
-        lake=lake,
-        source_id=source_id,
-        source_type=source_type,
-        config=source_config,
-        workdir=pipeline.workdir(source_id),
-        full=config.full,
-        max_file_bytes=pipeline.max_file_bytes,
-        progress=progress,
-    )
-    elapsed = time.perf_counter() - started
+    clock = Stopwatch()
+    with clock.timing():
+        version, report = build_raw_files(
+            lake=lake,
+            source_id=source_id,
+            source_type=source_type,
+            config=source_config,
+            workdir=pipeline.workdir(source_id),
+            full=config.full,
+            max_file_bytes=pipeline.max_file_bytes,
+            progress=progress,
+        )
     progress.finish(report.job_stats(listed=report.processed))
     context.log.info(f"{report.description}: {report.job_stats(listed=report.processed)}")
     return dg.MaterializeResult(
@@ -150,8 +151,10 @@ def raw_files(
             "cursor": report.cursor or "",
             "change_detection": report.description,
             "sync": "full" if config.full else "incremental",
-            "mb_per_s": round(report.bytes_fetched / 1e6 / elapsed, 2) if elapsed else 0.0,
-            **_stage_metadata(version, elapsed),
+            "mb_per_s": (
+                round(report.bytes_fetched / 1e6 / clock.wall_s, 2) if clock.wall_s else 0.0
+            ),
+            **_stage_metadata(version, clock),
         }
     )
 
@@ -173,15 +176,15 @@ def documents(
 ) -> dg.MaterializeResult:
     """Normalize files whose bytes changed; carry the rest over."""
     progress = _progress(context, store, "documents")
-    started = time.perf_counter()
-    version, report = build_documents(
-        lake=lake,
-        source_id=context.partition_key,
-        full=config.full,
-        max_file_bytes=pipeline.max_file_bytes,
-        progress=progress,
-    )
-    elapsed = time.perf_counter() - started
+    clock = Stopwatch()
+    with clock.timing():
+        version, report = build_documents(
+            lake=lake,
+            source_id=context.partition_key,
+            full=config.full,
+            max_file_bytes=pipeline.max_file_bytes,
+            progress=progress,
+        )
     skipped = report.skipped.total()
     progress.finish(
         {"filesProcessed": report.normalized, "filesSkipped": report.skipped_now.total()}
@@ -195,7 +198,7 @@ def documents(
             "skipped_by_reason": dg.MetadataValue.json(dict(report.skipped)),
             "languages": dg.MetadataValue.json(dict(report.languages.most_common())),
             "text_bytes": report.text_bytes,
-            **_stage_metadata(version, elapsed),
+            **_stage_metadata(version, clock),
         }
     )
 
@@ -218,16 +221,16 @@ def chunks(
 ) -> dg.MaterializeResult:
     """Chunk documents that changed; chunks of unchanged documents keep their ids."""
     progress = _progress(context, store, "chunks")
-    started = time.perf_counter()
     settings = pipeline.chunk_settings()
-    version, report = build_chunks(
-        lake=lake,
-        source_id=context.partition_key,
-        full=config.full,
-        settings=settings,
-        progress=progress,
-    )
-    elapsed = time.perf_counter() - started
+    clock = Stopwatch()
+    with clock.timing():
+        version, report = build_chunks(
+            lake=lake,
+            source_id=context.partition_key,
+            full=config.full,
+            settings=settings,
+            progress=progress,
+        )
     progress.finish({"chunksCreated": report.created})
     con = _check_views(
         lake,
@@ -245,7 +248,7 @@ def chunks(
             "tokens": report.tokens,
             "avg_tokens_per_chunk": round(report.tokens / report.chunks, 1) if report.chunks else 0,
             "chunker": settings.fingerprint(),
-            **_stage_metadata(version, elapsed),
+            **_stage_metadata(version, clock),
         },
         check_results=_check_results("chunks", chunk_checks(con), CHUNK_CHECKS),
     )
@@ -267,15 +270,15 @@ def embeddings(
 ) -> dg.MaterializeResult:
     """Embed chunk texts without a vector for the current model; reuse the rest."""
     progress = _progress(context, store, "embeddings")
-    started = time.perf_counter()
-    version, report = build_embeddings(
-        lake=lake,
-        source_id=context.partition_key,
-        embedder=embedder.get_embedder(),
-        batch_size=embedder.batch_size,
-        progress=progress,
-    )
-    elapsed = time.perf_counter() - started
+    clock = Stopwatch()
+    with clock.timing():
+        version, report = build_embeddings(
+            lake=lake,
+            source_id=context.partition_key,
+            embedder=embedder.get_embedder(),
+            batch_size=embedder.batch_size,
+            progress=progress,
+        )
     progress.finish(
         {
             "chunksEmbedded": report.embedded,
@@ -296,8 +299,11 @@ def embeddings(
         "vectors_deleted": report.deleted,
         "model": report.model,
         "dimension": report.dimension,
-        "chunks_per_s": round(report.embedded / elapsed, 1) if elapsed else 0.0,
-        **_stage_metadata(version, elapsed),
+        "chunks_per_s": round(report.embedded / clock.wall_s, 1) if clock.wall_s else 0.0,
+        # Inside the embedder alone: the rest of the stage is reading chunks and writing vectors.
+        "embedder_s": round(report.embedder.wall_s, 3),
+        "embedder_cpu_s": round(report.embedder.cpu_s, 3),
+        **_stage_metadata(version, clock),
     }
     return dg.MaterializeResult(
         metadata=metadata,
