@@ -185,19 +185,20 @@ def documents(
             max_file_bytes=pipeline.max_file_bytes,
             progress=progress,
         )
-    skipped = report.skipped.total()
+    figures = report.figures
+    skipped = figures.skipped.total()
     progress.finish(
         {"filesProcessed": report.normalized, "filesSkipped": report.skipped_now.total()}
     )
     return dg.MaterializeResult(
         metadata={
-            "documents": report.documents - skipped,
+            "documents": figures.documents - skipped,
             "documents_normalized": report.normalized,
             "documents_carried_over": report.carried,
             "files_skipped": skipped,
-            "skipped_by_reason": dg.MetadataValue.json(dict(report.skipped)),
-            "languages": dg.MetadataValue.json(dict(report.languages.most_common())),
-            "text_bytes": report.text_bytes,
+            "skipped_by_reason": dg.MetadataValue.json(dict(figures.skipped)),
+            "languages": dg.MetadataValue.json(dict(figures.languages.most_common())),
+            "text_bytes": figures.text_bytes,
             **_stage_metadata(version, clock),
         }
     )
