@@ -4,7 +4,8 @@ Each asset is thin: partition key -> resources -> a stage builder -> metadata fo
 """
 
 import resource
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import dagster as dg
 import duckdb
@@ -38,6 +39,9 @@ from resources.vault import VaultResource
 
 GROUP = "ingestion"
 
+Report = TypeVar("Report")
+Arguments = ParamSpec("Arguments")
+
 
 class SyncConfig(dg.Config):
     """How a run treats the stored state."""
@@ -69,6 +73,18 @@ def _check_results(
         )
         for o in outcomes
     ]
+
+
+def _timed(
+    build: Callable[Arguments, tuple[LakeVersion, Report]],
+    *args: Arguments.args,
+    **kwargs: Arguments.kwargs,
+) -> tuple[LakeVersion, Report, Stopwatch]:
+    """Run a stage builder, timing it by wall clock and CPU."""
+    clock = Stopwatch()
+    with clock.timing():
+        version, report = build(*args, **kwargs)
+    return version, report, clock
 
 
 def _stage_metadata(version: LakeVersion, clock: Stopwatch) -> dict[str, Any]:
@@ -125,18 +141,17 @@ def raw_files(
         source_type = source.type
         source_config = source_connector_config(vault.get_vault(), source)
     progress = _progress(context, store, "raw_files")
-    clock = Stopwatch()
-    with clock.timing():
-        version, report = build_raw_files(
-            lake=lake,
-            source_id=source_id,
-            source_type=source_type,
-            config=source_config,
-            workdir=pipeline.workdir(source_id),
-            full=config.full,
-            max_file_bytes=pipeline.max_file_bytes,
-            progress=progress,
-        )
+    version, report, clock = _timed(
+        build_raw_files,
+        lake=lake,
+        source_id=source_id,
+        source_type=source_type,
+        config=source_config,
+        workdir=pipeline.workdir(source_id),
+        full=config.full,
+        max_file_bytes=pipeline.max_file_bytes,
+        progress=progress,
+    )
     progress.finish(report.job_stats(listed=report.processed))
     context.log.info(f"{report.description}: {report.job_stats(listed=report.processed)}")
     return dg.MaterializeResult(
@@ -176,15 +191,14 @@ def documents(
 ) -> dg.MaterializeResult:
     """Normalize files whose bytes changed; carry the rest over."""
     progress = _progress(context, store, "documents")
-    clock = Stopwatch()
-    with clock.timing():
-        version, report = build_documents(
-            lake=lake,
-            source_id=context.partition_key,
-            full=config.full,
-            max_file_bytes=pipeline.max_file_bytes,
-            progress=progress,
-        )
+    version, report, clock = _timed(
+        build_documents,
+        lake=lake,
+        source_id=context.partition_key,
+        full=config.full,
+        max_file_bytes=pipeline.max_file_bytes,
+        progress=progress,
+    )
     figures = report.figures
     skipped = figures.skipped.total()
     progress.finish(
@@ -223,15 +237,14 @@ def chunks(
     """Chunk documents that changed; chunks of unchanged documents keep their ids."""
     progress = _progress(context, store, "chunks")
     settings = pipeline.chunk_settings()
-    clock = Stopwatch()
-    with clock.timing():
-        version, report = build_chunks(
-            lake=lake,
-            source_id=context.partition_key,
-            full=config.full,
-            settings=settings,
-            progress=progress,
-        )
+    version, report, clock = _timed(
+        build_chunks,
+        lake=lake,
+        source_id=context.partition_key,
+        full=config.full,
+        settings=settings,
+        progress=progress,
+    )
     progress.finish({"chunksCreated": report.created})
     con = _check_views(
         lake,
@@ -271,15 +284,14 @@ def embeddings(
 ) -> dg.MaterializeResult:
     """Embed chunk texts without a vector for the current model; reuse the rest."""
     progress = _progress(context, store, "embeddings")
-    clock = Stopwatch()
-    with clock.timing():
-        version, report = build_embeddings(
-            lake=lake,
-            source_id=context.partition_key,
-            embedder=embedder.get_embedder(),
-            batch_size=embedder.batch_size,
-            progress=progress,
-        )
+    version, report, clock = _timed(
+        build_embeddings,
+        lake=lake,
+        source_id=context.partition_key,
+        embedder=embedder.get_embedder(),
+        batch_size=embedder.batch_size,
+        progress=progress,
+    )
     progress.finish(
         {
             "chunksEmbedded": report.embedded,
