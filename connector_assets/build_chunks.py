@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector_assets import tables
 from connector_assets.chunking import ChunkSettings, chunk_text
@@ -41,7 +41,7 @@ class ChunksReport:
     carried: int = 0
     deleted: int = 0
     documents_chunked: int = 0
-    tokens: int = 0
+    tokens: int = 0  # of the whole version
     rebuilt: frozenset[str] = frozenset()  # buckets written anew (the rest were inherited)
 
 
@@ -72,58 +72,69 @@ def build_chunks(
     with lake.new_version("chunks", source_id, schema=tables.CHUNKS) as writer:
         if reuse and previous is not None:
             writer.inherit(previous, plan.clean)
+            report.tokens = _inherited_tokens(con, lake, previous, clean=plan.clean)
         for batch in duck.stream(con, CARRIED, rows=8_192):
             writer.write(batch)
             report.carried += batch.num_rows
+            report.tokens += pc.sum(batch.column("token_count")).as_py() or 0
         for batch in duck.stream(con, TO_CHUNK, rows=256):
-            rows = list(_chunks(source_id, batch, settings))
-            writer.write_rows(rows)
-            report.created += len(rows)
+            table = pa.table(_chunk_columns(source_id, batch, settings), schema=tables.CHUNKS)
+            writer.write(table)
+            report.created += table.num_rows
+            report.tokens += pc.sum(table.column("token_count")).as_py() or 0
             report.documents_chunked += batch.num_rows
             progress.update(
                 done=report.documents_chunked,
                 total=total,
                 stats={"chunksCreated": report.created},
             )
-        writer.meta = {"chunker": fingerprint, "input": plan.input}
+        writer.meta = {"chunker": fingerprint, "input": plan.input, "tokens": report.tokens}
     assert writer.committed is not None
     report.chunks = writer.committed.rows
     report.deleted = _deleted(con, lake, previous, writer.committed, buckets=plan.dirty)
-    lake.register(con, "all_chunks", writer.committed)
-    report.tokens = duck.scalar(con, "SELECT coalesce(sum(token_count), 0) FROM all_chunks")
     return writer.committed, report
 
 
-def _chunks(
+def _inherited_tokens(con: Any, lake: Lake, previous: LakeVersion, *, clean: frozenset[str]) -> int:
+    """Tokens of the chunks in the buckets taken over from `previous` (`prev`: the others)."""
+    if "tokens" in previous.meta:
+        rebuilt = duck.scalar(con, "SELECT coalesce(sum(token_count), 0) FROM prev")
+        return int(previous.meta["tokens"]) - int(rebuilt)
+    # A version written before its token total was recorded.
+    lake.register(con, "inherited", previous, buckets=clean)
+    return int(duck.scalar(con, "SELECT coalesce(sum(token_count), 0) FROM inherited"))
+
+
+def _chunk_columns(
     source_id: str, batch: pa.RecordBatch, settings: ChunkSettings
-) -> Iterator[dict[str, Any]]:
+) -> dict[str, list[Any]]:
+    """The chunks of a batch of documents, column by column (`tables.CHUNKS`)."""
+    columns: dict[str, list[Any]] = {name: [] for name in tables.CHUNKS.names}
     for doc in batch.to_pylist():
+        chunks = chunk_text(doc["text"] or "", language=doc["language"], settings=settings)
         seen: Counter[str] = Counter()
-        for ordinal, chunk in enumerate(
-            chunk_text(doc["text"] or "", language=doc["language"], settings=settings)
-        ):
+        for chunk in chunks:
             digest = text_hash(chunk.text)
-            yield {
-                "chunk_id": chunk_id(
+            columns["chunk_id"].append(
+                chunk_id(
                     source_id=source_id,
                     path=doc["path"],
                     chunk_text_hash=digest,
                     occurrence=seen[digest],
-                ),
-                "file_id": doc["file_id"],
-                "path": doc["path"],
-                "content_hash": doc["content_hash"],
-                "ordinal": ordinal,
-                "text": chunk.text,
-                "text_hash": digest,
-                "token_count": chunk.token_count,
-                "start_line": chunk.start_line,
-                "end_line": chunk.end_line,
-                "kind": chunk.kind,
-                "symbol": chunk.symbol,
-                "language": doc["language"],
-            }
+                )
+            )
             seen[digest] += 1
+            columns["text_hash"].append(digest)
+            columns["text"].append(chunk.text)
+            columns["token_count"].append(chunk.token_count)
+            columns["start_line"].append(chunk.start_line)
+            columns["end_line"].append(chunk.end_line)
+            columns["kind"].append(chunk.kind)
+            columns["symbol"].append(chunk.symbol)
+        columns["ordinal"].extend(range(len(chunks)))
+        for key in ("file_id", "path", "content_hash", "language"):
+            columns[key].extend([doc[key]] * len(chunks))
+    return columns
 
 
 def _deleted(

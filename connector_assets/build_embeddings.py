@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -11,6 +11,7 @@ import pyarrow as pa
 from connector_assets import tables
 from connector_assets.increments import plan_buckets
 from connector_assets.progress import JobProgress
+from connector_assets.stopwatch import Stopwatch
 from resources import duck
 from resources.embedders import Embedder
 from resources.lake import Lake, LakeVersion
@@ -44,6 +45,7 @@ class EmbeddingsReport:
     model: str = ""
     dimension: int = 0
     rebuilt: frozenset[str] = frozenset()  # buckets written anew (the rest were inherited)
+    embedder: Stopwatch = field(default_factory=Stopwatch)  # time inside `Embedder.embed`
 
 
 def build_embeddings(
@@ -79,7 +81,7 @@ def build_embeddings(
             report.reused += batch.num_rows
         last: tuple[str, np.ndarray] | None = None
         for batch in duck.stream(con, TO_EMBED, params, rows=batch_size):
-            table, last = _embed(batch, embedder, last)
+            table, last = _embed(batch, embedder, last, clock=report.embedder)
             writer.write(table)
             report.embedded += batch.num_rows
             progress.update(
@@ -109,7 +111,11 @@ def build_embeddings(
 
 
 def _embed(
-    batch: pa.RecordBatch, embedder: Embedder, last: tuple[str, np.ndarray] | None
+    batch: pa.RecordBatch,
+    embedder: Embedder,
+    last: tuple[str, np.ndarray] | None,
+    *,
+    clock: Stopwatch,
 ) -> tuple[pa.Table, tuple[str, np.ndarray] | None]:
     """Vectors for a batch ordered by text hash; `last` carries the previous batch's tail."""
     hashes = batch.column("text_hash").to_pylist()
@@ -117,7 +123,8 @@ def _embed(
     known = {last[0]: last[1]} if last else {}
     unique = [i for i, h in enumerate(hashes) if h not in known and (i == 0 or hashes[i - 1] != h)]
     if unique:
-        vectors = embedder.embed([texts[i] for i in unique])
+        with clock.timing():
+            vectors = embedder.embed([texts[i] for i in unique])
         known.update({hashes[i]: vectors[n] for n, i in enumerate(unique)})
     matrix = np.stack([known[h] for h in hashes]).astype(np.float32, copy=False)
     dimension = matrix.shape[1]

@@ -30,7 +30,9 @@ class CheckOutcome:
 
 def chunk_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
     """Checks over views `chunks` and `docs`."""
-    empty = int(duck.scalar(con, "SELECT count(*) FROM chunks WHERE trim(text) = ''"))
+    empty = int(
+        duck.scalar(con, r"SELECT count(*) FROM chunks WHERE NOT regexp_matches(text, '\S')")
+    )
     orphans = int(
         duck.scalar(
             con,
@@ -54,14 +56,15 @@ def chunk_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
 
 def embedding_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
     """Checks over views `vectors` and `chunks`."""
+    # One pass over the vectors' ids, counted per id: chunks without one, vectors (rows)
+    # without a chunk, and the copies beyond the first.
     missing, extra, duplicates = con.execute(
         """
+        WITH v AS (SELECT chunk_id, count(*) AS copies FROM vectors GROUP BY chunk_id)
         SELECT
-            (SELECT count(*) FROM chunks c
-              WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.chunk_id = c.chunk_id)),
-            (SELECT count(*) FROM vectors v
-              WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.chunk_id = v.chunk_id)),
-            (SELECT count(*) - count(DISTINCT chunk_id) FROM vectors)
+            (SELECT count(*) FROM chunks c ANTI JOIN v USING (chunk_id)),
+            (SELECT coalesce(sum(copies), 0) FROM v ANTI JOIN chunks c USING (chunk_id)),
+            (SELECT coalesce(sum(copies - 1), 0) FROM v)
         """
     ).fetchall()[0]
     dimensions = con.execute(

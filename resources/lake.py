@@ -42,7 +42,9 @@ MANIFEST = "_MANIFEST.json"
 MANIFEST_CACHE_SIZE = 512
 BUCKET_KEY = "file_id"
 BUCKET_CHARS = 2  # 256 buckets of a hex id
-FLUSH_BYTES = 16 * 1024 * 1024
+# Pending rows are written when they reach this size, one part per bucket: every part costs
+# a file to write and to open on each read, so a source whose tables fit gets one per bucket.
+FLUSH_BYTES = 64 * 1024 * 1024
 ROW_GROUP_SIZE = 8_192
 EMPTY_BUCKET = "-"
 
@@ -50,6 +52,11 @@ EMPTY_BUCKET = "-"
 def bucket_of(file_id: str) -> str:
     """The bucket a row with this file id lives in."""
     return file_id[:BUCKET_CHARS]
+
+
+def bucket_sql(column: str) -> str:
+    """`bucket_of` as a SQL expression over a file id column."""
+    return f"left({column}, {BUCKET_CHARS})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,8 @@ class VersionWriter:
     buckets: dict[str, list[Part]] = field(default_factory=dict)
     inherited: set[str] = field(default_factory=set)
     attachments: dict[str, str] = field(default_factory=dict)
-    _pending: list[pa.Table] = field(default_factory=list)
+    # Rows not yet written, by bucket: slices of the batches given to `write`, in order.
+    _pending: dict[str, list[pa.Table]] = field(default_factory=dict)
     _pending_bytes: int = 0
     _sequence: int = 0
 
@@ -109,15 +117,27 @@ class VersionWriter:
     def rows(self) -> int:
         """Rows written or inherited so far (pending ones included)."""
         written = sum(part.rows for parts in self.buckets.values() for part in parts)
-        return written + sum(table.num_rows for table in self._pending)
+        return written + sum(t.num_rows for tables in self._pending.values() for t in tables)
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
-        """Append rows (cast to the version's schema); they reach their buckets' parts on flush."""
+        """Append rows (cast to the version's schema); they reach their buckets' parts on flush.
+
+        Each batch is sorted by bucket as it comes (a stable sort: rows keep their order
+        within a bucket), so a flush only gathers slices and never copies pending rows.
+        """
         if data.num_rows == 0:
             return
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
         table = table.select(self.schema.names).cast(self.schema)
-        self._pending.append(table)
+        keys = pc.utf8_slice_codeunits(table.column(BUCKET_KEY), 0, BUCKET_CHARS)
+        order = pc.sort_indices(keys)
+        table, sorted_keys = table.take(order), keys.take(order).to_numpy(zero_copy_only=False)
+        buckets, starts = np.unique(sorted_keys, return_index=True)
+        ends = [*starts[1:], len(sorted_keys)]
+        for bucket, start, end in zip(buckets, starts, ends, strict=True):
+            if bucket in self.inherited:
+                raise ValueError(f"bucket {bucket} is both written and inherited")
+            self._pending.setdefault(str(bucket), []).append(table.slice(start, end - start))
         self._pending_bytes += table.nbytes
         if self._pending_bytes >= FLUSH_BYTES:
             self._flush()
@@ -152,20 +172,10 @@ class VersionWriter:
         self.attachments[name] = path
 
     def _flush(self) -> None:
-        """Sort what is pending by bucket once and write one part per bucket."""
-        if not self._pending:
-            return
-        table = pa.concat_tables(self._pending)
-        self._pending, self._pending_bytes = [], 0
-        keys = pc.utf8_slice_codeunits(table.column(BUCKET_KEY), 0, BUCKET_CHARS)
-        order = pc.sort_indices(keys)
-        table, sorted_keys = table.take(order), keys.take(order).to_numpy(zero_copy_only=False)
-        buckets, starts = np.unique(sorted_keys, return_index=True)
-        ends = [*starts[1:], len(sorted_keys)]
-        for bucket, start, end in zip(buckets, starts, ends, strict=True):
-            if bucket in self.inherited:
-                raise ValueError(f"bucket {bucket} is both written and inherited")
-            self._write_part(str(bucket), table.slice(start, end - start))
+        """Write one part per bucket of what is pending."""
+        pending, self._pending, self._pending_bytes = self._pending, {}, 0
+        for bucket in sorted(pending):
+            self._write_part(bucket, pa.concat_tables(pending[bucket]))
 
     def _write_part(self, bucket: str, table: pa.Table) -> None:
         path = f"{self.directory}/part-{bucket}-{self._sequence:05d}.parquet"
@@ -177,6 +187,9 @@ class VersionWriter:
             compression="zstd",
             compression_level=1,
             row_group_size=ROW_GROUP_SIZE,
+            # Dictionaries pay off for short repeated strings (paths, languages, models);
+            # on texts, contents and vectors they cost a hash of every value and are dropped.
+            use_dictionary=[f.name for f in self.schema if pa.types.is_string(f.type)],
         )
         self.buckets.setdefault(bucket, []).append(Part(path=path, rows=table.num_rows))
 

@@ -12,7 +12,9 @@ from dagster import AssetKey
 
 from connector_assets.chunking import ChunkSettings
 from connector_assets.definitions import build_definitions
+from resources import duck
 from resources.dagster_home import dagster_instance
+from resources.files import LISTING_ATTACHMENT
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
@@ -157,11 +159,46 @@ def test_full_then_incremental_then_fullsync_source(folder: Folder) -> None:
     assert unchanged <= chunks_after.keys()  # untouched files keep their chunk ids
     vectors = table(lake, "embeddings", source_id, "SELECT chunk_id FROM t")
     assert {v for (v,) in vectors} == set(chunks_after)
+    _assert_summaries_match_the_rows(folder)
 
     third = sync_source(settings, store, source_id, SyncType.FULL)
     assert third.status is JobStatus.COMPLETED, third.error
     assert third.stats["chunksEmbedded"] == 0
     assert third.stats["chunksReused"] == len(chunks_after)
+
+
+def _assert_summaries_match_the_rows(folder: Folder) -> None:
+    """What an incremental version records of itself, from the rebuilt buckets alone, holds
+    for all its rows: document figures, the sorted file listing and the token total."""
+    docs = folder.lake.current("documents", folder.source_id)
+    assert docs is not None
+    figures = docs.meta["figures"]
+    [(documents, indexed, text_bytes)] = folder.table(
+        "documents",
+        "SELECT count(*), sum(size) FILTER (WHERE skip_reason IS NULL), sum(strlen(text)) FROM t",
+    )
+    assert (figures["documents"], figures["indexedBytes"], figures["textBytes"]) == (
+        documents,
+        indexed,
+        text_bytes,
+    )
+    languages = folder.table(
+        "documents", "SELECT language, count(*) FROM t WHERE skip_reason IS NULL GROUP BY 1"
+    )
+    assert figures["languages"] == dict(languages)
+    skipped = folder.table(
+        "documents", "SELECT skip_reason, count(*) FROM t WHERE skip_reason IS NOT NULL GROUP BY 1"
+    )
+    assert figures["skipped"] == dict(skipped)
+    con = duck.connect()
+    folder.lake.register_attachment(con, "listing", docs, LISTING_ATTACHMENT)
+    listed = con.sql("SELECT path FROM listing").fetchall()
+    assert listed == folder.table(
+        "documents", "SELECT path FROM t WHERE skip_reason IS NULL ORDER BY path, file_id"
+    )
+    chunks = folder.lake.current("chunks", folder.source_id)
+    assert chunks is not None
+    assert [(chunks.meta["tokens"],)] == folder.table("chunks", "SELECT sum(token_count) FROM t")
 
 
 def test_a_missing_folder_fails_the_job_and_keeps_the_data(folder: Folder) -> None:
