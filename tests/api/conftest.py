@@ -142,12 +142,17 @@ def run_server(home: Path, *, workers: int = 1, **env: str) -> Iterator[ApiServe
     finally:
         for client in server.clients:
             client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], *, grace_s: float = 20) -> None:
+    """Terminate a server process; kill it if it has not exited within `grace_s`."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def _wait_until_up(server: ApiServer, process: subprocess.Popen[bytes]) -> None:
@@ -182,8 +187,7 @@ def run_stack(home: Path, **env: str) -> Iterator[ApiServer]:
         with run_server(home, **env) as server:
             yield server
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=30)
+        stop(daemon, grace_s=30)
 
 
 def watch_job(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
