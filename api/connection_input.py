@@ -32,15 +32,7 @@ def checked_config(
     stored: Mapping[str, Any] | None = None,
     oauth: bool = False,
 ) -> dict[str, Any]:
-    """The config validated against the type's connection fields, secrets sealed.
-
-    Args:
-        vault: The vault.
-        type: The connection's type (a provider for OAuth connections).
-        config: The config as received.
-        stored: The stored config when updating (a masked secret keeps its value).
-        oauth: Whether it is an OAuth connection (its config holds endpoints only).
-    """
+    """`sealed_connection_config`, its refusals answered as 400 `INVALID_CONFIG`."""
     try:
         return sealed_connection_config(vault, type, config, stored=stored, oauth=oauth)
     except ConfigError as error:

@@ -16,7 +16,7 @@ from resources.vault import Vault
 EXPIRING = timedelta(seconds=30)
 
 
-def expiring_connection(
+def oauth_connection(
     store: MetadataStore,
     vault: Vault,
     *,
@@ -24,8 +24,10 @@ def expiring_connection(
     access_token: str,
     refresh_token: str,
     config: dict[str, Any] | None = None,
+    expires_in: timedelta = EXPIRING,
 ) -> str:
-    """Alice's OAuth connection of `provider`, its access token about to expire; its id."""
+    """Alice's OAuth connection of `provider`, its access token expiring in `expires_in`
+    (by default inside the refresh margin, so its first use refreshes); its id."""
     with store.session() as session:
         connection = connections.create_connection(
             session,
@@ -43,5 +45,5 @@ def expiring_connection(
                 {"accessToken": access_token, "refreshToken": refresh_token}, TOKEN_FIELDS
             ),
         }
-        connection.token_expires_at = utcnow() + EXPIRING
+        connection.token_expires_at = utcnow() + expires_in
         return connection.id

@@ -11,6 +11,7 @@ are downloaded as they are.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -163,21 +164,16 @@ class GdriveConnector(BaseConnector):
         self.folder_id: str = config["folderId"]
         self.include_shared = bool(config.get("includeShared", False))
         self.file_types = frozenset(config.get("fileTypes") or FILE_TYPES)
-        self.api = DriveApi(
+        api = functools.partial(
+            DriveApi,
             _api_url(config),
             token=str(config["token"]),
             all_drives=self.include_shared,
-            retry=retry,
             sleep=sleep,
         )
+        self.api = api(retry=retry)
         # Channels are best effort (the renewal schedule tries again).
-        self.channel_api = DriveApi(
-            _api_url(config),
-            token=str(config["token"]),
-            all_drives=self.include_shared,
-            retry=INTERACTIVE_RETRY,
-            sleep=sleep,
-        )
+        self.channel_api = api(retry=INTERACTIVE_RETRY)
 
     @classmethod
     def test_connection(cls, config: Mapping[str, Any]) -> CheckResult:

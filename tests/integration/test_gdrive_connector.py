@@ -45,7 +45,7 @@ from tests.fakes.oauth_server import (
     FakeOAuthServer,
     running_oauth_server,
 )
-from tests.oauth_connections import expiring_connection
+from tests.oauth_connections import oauth_connection
 from tests.runs import sync_source, table
 
 pytestmark = pytest.mark.slow
@@ -569,7 +569,7 @@ def test_a_source_on_a_google_oauth_connection_syncs_with_refreshed_tokens(
     store = MetadataStore(database_url=settings.resolved_database_url)
     lake = Lake(url=settings.resolved_data_url)
     vault = Vault.from_settings(settings)
-    connection_id = expiring_connection(
+    connection_id = oauth_connection(
         store,
         vault,
         provider="google",

@@ -10,18 +10,18 @@ import pytest
 
 from resources.connectors import connector_class, open_connector
 from resources.metadata import MetadataStore
-from resources.oauth.flow import TOKEN_FIELDS
 from resources.source_configs import sealed_connection_config, sealed_source_config_with
 from resources.source_credentials import ReauthorizationNeeded, connector_config
 from resources.store import connections, sources
 from resources.store.engine import session_factory
-from resources.store.models import ConnectionStatus, utcnow
+from resources.store.models import ConnectionStatus
 from resources.store.owners import Owner
 from resources.vault import Vault
 from tests.fakes.codehost import FakeCodeHost
 from tests.fakes.github_server import github_server_fixture  # noqa: F401
 from tests.fakes.gitlab_server import gitlab_server_fixture  # noqa: F401
 from tests.gitrepo import seeded_repository
+from tests.oauth_connections import oauth_connection
 
 pytestmark = pytest.mark.slow
 
@@ -38,22 +38,18 @@ def test_a_code_host_source_runs_with_its_oauth_connections_token(
     assert provider == source_type
     vault = Vault.open(None, home=tmp_path)
     endpoints = {"apiUrl": host.api_url}
+    connection_id = oauth_connection(
+        store,
+        vault,
+        provider=provider,
+        access_token=host.token,
+        refresh_token="rt-x",
+        config=sealed_connection_config(vault, provider, endpoints, oauth=True),
+        expires_in=timedelta(hours=1),  # fresh: no refresh
+    )
     with store.session() as session:
-        connection = connections.create_connection(
-            session,
-            owner=Owner("alice"),
-            type=provider,
-            name=f"{provider} (OAuth)",
-            description=None,
-            config=sealed_connection_config(vault, provider, endpoints, oauth=True),
-            options={},
-        )
-        connection.oauth = {
-            "provider": provider,
-            "scopes": [],
-            **vault.seal({"accessToken": host.token, "refreshToken": "rt-x"}, TOKEN_FIELDS),
-        }
-        connection.token_expires_at = utcnow() + timedelta(hours=1)  # fresh: no refresh
+        connection = connections.get_connection(session, connection_id, owner=Owner("alice"))
+        assert connection is not None
         own = {"owner": "acme", "repo": "api"}
         source_id = sources.create_source(
             session,
@@ -62,9 +58,8 @@ def test_a_code_host_source_runs_with_its_oauth_connections_token(
             type=source_type,
             name="api",
             config=sealed_source_config_with(vault, source_type, own, connection),
-            connection_id=connection.id,
+            connection_id=connection_id,
         ).id
-        connection_id = connection.id
     sessions = session_factory(store.database_url)
 
     found = connector_config(sessions, vault, source_id)

@@ -24,7 +24,7 @@ from tests.fakes.oauth_server import (
     FakeOAuthServer,
     running_oauth_server,
 )
-from tests.oauth_connections import expiring_connection
+from tests.oauth_connections import oauth_connection
 
 REFRESH_TOKEN = "rt-seeded-" + "q" * 20
 ACCESS_TOKEN = "at-seeded-" + "p" * 20
@@ -52,7 +52,7 @@ def test_concurrent_refreshes_call_once_and_survive_rotation(
     store: MetadataStore, server: FakeOAuthServer, tmp_path: Path
 ) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    connection_id = expiring_connection(
+    connection_id = oauth_connection(
         store,
         Vault.open(old, home=tmp_path),
         provider="atlassian",
