@@ -210,20 +210,25 @@ def watch_job(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
 RunHere = Callable[[ApiServer, str], SyncJob]
 
 
+def settings_like(server: ApiServer, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """This process's settings switched to the server's home and profile, as its daemon's."""
+    for name in HOME_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    # DAGSTER_HOME set here (not by a run) is restored afterwards.
+    here = {"DAGSTER_HOME": str(server.home / "dagster")}
+    for name, value in {**server.env, **here}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    return get_settings()
+
+
 @pytest.fixture
 def run_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunHere]:
     """Runs a job a server queued in this process, on the server's home and settings (the
     API's own tests start no daemon)."""
 
     def run(server: ApiServer, job_id: str) -> SyncJob:
-        for name in HOME_VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        # DAGSTER_HOME set here (not by the run) is restored afterwards.
-        here = {"DAGSTER_HOME": str(server.home / "dagster")}
-        for name, value in {**server.env, **here}.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        settings = Settings()
+        settings = settings_like(server, monkeypatch)
         return run_job(settings, MetadataStore(database_url=settings.resolved_database_url), job_id)
 
     yield run

@@ -17,6 +17,7 @@ from tests.fakes.codehost import FakeCodeHost, running
 from tests.fakes.github_server import FakeGithubServer
 from tests.fakes.gitlab_server import FakeGitlabServer
 from tests.gitrepo import commit_all, git, write
+from tests.profile import stored_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -125,8 +126,8 @@ def test_a_good_key_becomes_a_connection_a_source_syncs_with(
     source = client.get(f"/sources/{created.json()['source']['id']}").json()
     assert source["stats"]["filesIndexed"] == 1 and source["options"]["maxFileBytes"] == 1_000
 
-    stored = [path.read_bytes() for path in api.home.glob("headwater.db*")]
-    assert stored and all(GOOD_KEY.encode() not in data for data in stored)
+    stored = stored_bytes(api.database_url)
+    assert b"acme docs" in stored and GOOD_KEY.encode() not in stored
     assert GOOD_KEY not in api.log.read_text()
 
 

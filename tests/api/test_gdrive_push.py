@@ -4,8 +4,6 @@ channels and posts notifications, real Dagster runs and a real schedule tick."""
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,15 +13,17 @@ from typing import Any
 import dagster as dg
 import httpx
 import pytest
+from sqlalchemy import select
 
 from connector_assets.definitions import build_definitions
 from resources.dagster_home import dagster_instance
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
-from resources.store.models import JobStatus
+from resources.store.models import JobStatus, WebhookRejection
 from sensors.channel_renewal import SCHEDULE_NAME, channel_renewal_schedule
-from tests.api.conftest import ApiServer, run_server
+from tests.api.conftest import ApiServer, run_server, settings_like
 from tests.fakes.drive_server import FakeDrive, running_drive
+from tests.profile import stored_bytes
 from tests.runs import run_job
 
 pytestmark = pytest.mark.slow
@@ -50,11 +50,7 @@ def drive() -> Iterator[FakeDrive]:
 @pytest.fixture
 def here(api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """This process's settings on the server's home: to run jobs and ticks as the daemon would."""
-    monkeypatch.setenv("HEADWATER_HOME", str(api.home))
-    for name in ("HEADWATER_DATABASE_URL", "HEADWATER_DATA_URL", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    yield get_settings()
+    yield settings_like(api, monkeypatch)
     get_settings.cache_clear()
 
 
@@ -75,9 +71,11 @@ def _jobs(client: httpx.Client, source_id: str) -> list[dict[str, Any]]:
 
 
 def _rejections(api: ApiServer) -> list[tuple[str, str]]:
-    with sqlite3.connect(api.home / "headwater.db") as db:
-        rows = db.execute("SELECT provider, reason FROM webhook_rejections ORDER BY id").fetchall()
-    return [(str(provider), str(reason)) for provider, reason in rows]
+    with api.store().session() as session:
+        rows = session.execute(
+            select(WebhookRejection.provider, WebhookRejection.reason).order_by(WebhookRejection.id)
+        )
+        return [(provider, reason) for provider, reason in rows]
 
 
 def _tick(settings: Settings) -> str:
@@ -114,7 +112,7 @@ def test_a_change_in_drive_becomes_one_incremental_run_through_a_push_notificati
     assert (sync.state, sync.status) == ("sync", 200)
     assert json.loads(sync.answer) == {"received": True, "jobId": None, "jobIds": []}
     assert [job["type"] for job in _jobs(client, source_id)] == ["full"]
-    stored = (api.home / "headwater.db").read_bytes()
+    stored = stored_bytes(api.database_url)
     assert channel.token.encode() not in stored and drive.token.encode() not in stored
 
     store = MetadataStore(database_url=here.resolved_database_url)
@@ -179,12 +177,7 @@ def test_a_change_in_drive_becomes_one_incremental_run_through_a_push_notificati
 
 def test_the_cli_opens_and_stops_channels_the_same_way(api: ApiServer, drive: FakeDrive) -> None:
     team = _team(drive)
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME",)},
-        "HEADWATER_HOME": str(api.home),
-        "HEADWATER_PUBLIC_URL": api.url,
-    }
-    env.pop("HEADWATER_DATABASE_URL", None)
+    env = {**api.env, "HEADWATER_PUBLIC_URL": api.url}
     headwater = str(Path(sys.executable).parent / "headwater")
     config = {"folderId": team["folder"], "token": drive.token, "apiUrl": drive.api_url}
 

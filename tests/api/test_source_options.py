@@ -107,7 +107,7 @@ def test_options_take_effect_in_the_sync(
     plain, small = sources["plain"], sources["tuned"]
     assert plain["options"] == DEFAULTS and small["options"] == tuned
     assert plain["stats"]["filesIndexed"] == 2 and small["stats"]["filesIndexed"] == 1
-    lake = Lake(url=str(server.home / "lake"))
+    lake = Lake(url=server.data_url)
     notes = "SELECT count(*), max(token_count) FROM t WHERE path = 'notes.md'"
     plain_chunks, plain_largest = table(lake, "chunks", plain["id"], notes)[0]
     small_chunks, small_largest = table(lake, "chunks", small["id"], notes)[0]

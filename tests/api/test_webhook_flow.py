@@ -21,7 +21,6 @@ import pytest
 from dagster import RunsFilter
 from sqlalchemy import select
 
-from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG, SOURCE_TAG, TRIGGER_TAG
 from resources.store import webhooks
 from resources.store.models import SyncJob
@@ -227,7 +226,7 @@ def test_concurrent_pushes_join_the_queued_job_and_runs_never_overlap(
     assert {job["status"] for job in finished.values()} == {"completed"}
     assert {"src/wave0.py", "src/wave1.py"} <= set(_indexed(client, source.source_id))
 
-    store = MetadataStore(database_url=f"sqlite:///{stack.home / 'headwater.db'}")
+    store = stack.store()
     with store.session() as session:
         for delivery, job_id in zip(pushed, answered[0] + answered[1], strict=True):
             row = webhooks.get_delivery(
