@@ -5,8 +5,10 @@ STAMP := $(VENV)/.installed
 # own PostgreSQL databases, S3 server, ports and homes. A module stays on one worker, so its
 # module-scoped servers start once.
 PYTEST := $(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile --durations=40
+# Each profile's pass in its own temporary folder, so the two can run side by side.
+BASETEMP = --basetemp=$${TMPDIR:-/tmp}/headwater-tests-$@
 
-.PHONY: install run test lint bench bench-api bench-webhooks clean
+.PHONY: install run test test-embedded test-production lint bench bench-api bench-webhooks clean
 
 install: $(STAMP)
 
@@ -22,11 +24,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The whole suite on the embedded defaults, then the integration and API tests again on
-# production's configuration: Dagster and the metadata store on PostgreSQL, the lake on S3.
+# The whole suite on the embedded defaults and, side by side (the tests mostly wait, so two
+# passes fit two cores), the integration and API tests on production's configuration: Dagster
+# and the metadata store on PostgreSQL, the lake on S3. Each pass prints when it ends.
 test: lint
-	$(PYTEST)
-	HEADWATER_TEST_PROFILE=production $(PYTEST) tests/integration tests/api
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-embedded test-production
+
+test-embedded: install
+	$(PYTEST) $(BASETEMP)
+
+test-production: install
+	HEADWATER_TEST_PROFILE=production $(PYTEST) $(BASETEMP) tests/integration tests/api
 
 bench: install
 	$(BIN)/python -m benchmarks.sync

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.profile import process_env
+from tests.profile import free_port, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +33,6 @@ ASSETS_QUERY = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _graphql(port: int) -> dict[str, Any]:
     response = httpx.post(
         f"http://127.0.0.1:{port}/graphql", json={"query": ASSETS_QUERY}, timeout=10
@@ -50,7 +43,7 @@ def _graphql(port: int) -> dict[str, Any]:
 
 
 def test_up_serves_the_ui_with_the_demo_source_synced(tmp_path: Path) -> None:
-    api_port, ui_port = _free_port(), _free_port()
+    api_port, ui_port = free_port(), free_port()
     env = process_env(tmp_path / "home")
     cli = Path(sys.executable).parent / "headwater"
     process = subprocess.Popen(
