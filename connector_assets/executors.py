@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_celery import celery_executor
 
 from resources.settings import Settings
 
@@ -22,6 +21,9 @@ def sync_executor(settings: Settings) -> dg.ExecutorDefinition:
     """
     if settings.executor == "in_process":
         return dg.in_process_executor
+    # Imported here: celery and kombu cost every in-process run a few hundred ms to import.
+    from dagster_celery import celery_executor
+
     backend = {"env": BACKEND_VARIABLE} if settings.celery_backend_url else "rpc://"
     return celery_executor.configured(
         {
