@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from connector_assets.assets import sync_assets
+from connector_assets.executors import sync_executor
 from connector_assets.jobs import sync_source
 from connector_assets.resources import PipelineSettings
 from resources.embedders import EmbedderResource
@@ -25,6 +26,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=sync_assets,
         jobs=[sync_source],
+        executor=sync_executor(settings),
         sensors=[sync_requests, *run_status_sensors],
         schedules=[
             reconcile_schedule(settings.reconcile_cron),

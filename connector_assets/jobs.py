@@ -17,9 +17,7 @@ sync_source = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*sync_assets),
     partitions_def=sources_partitions,
     description="Bring one source's raw files, documents, chunks and embeddings up to date.",
-    # Stages run one after another within a source; a process per step would only add
-    # seconds of start-up to every run (sources run in parallel as separate runs instead).
-    executor_def=dg.in_process_executor,
+    # The executor is the deployment's (connector_assets/executors.py).
 )
 
 

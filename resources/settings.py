@@ -82,6 +82,25 @@ class Settings(BaseSettings):
             "SQLite one if unset."
         ),
     )
+    executor: Literal["in_process", "celery"] = Field(
+        default="in_process",
+        description=(
+            "How a sync run executes its steps: in the run's own process, or as tasks on "
+            "Celery workers (dagster-celery; needs HEADWATER_CELERY_BROKER_URL)."
+        ),
+    )
+    celery_broker_url: SecretStr | None = Field(
+        default=None,
+        description="Broker the Celery workers listen to (pyamqp://USER:PASSWORD@HOST:5672/VHOST).",
+    )
+    celery_backend_url: SecretStr | None = Field(
+        default=None, description="Celery result backend; `rpc://` (through the broker) if unset."
+    )
+    celery_queue: str = Field(
+        default="dagster",
+        min_length=1,
+        description="Celery queue a sync's steps are sent to; start the workers with `-q` on it.",
+    )
     jwt_secret: SecretStr | None = Field(
         default=None,
         description="HS256 key of API bearer tokens; in development, generated into home if unset.",
@@ -199,6 +218,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HEADWATER_PUSH_CHANNEL_RENEW_WITHIN_HOURS must be smaller than "
                 "HEADWATER_PUSH_CHANNEL_TTL_HOURS"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _celery_has_a_broker(self) -> Settings:
+        if self.executor == "celery" and self.celery_broker_url is None:
+            raise ValueError(
+                "HEADWATER_CELERY_BROKER_URL is unset: HEADWATER_EXECUTOR=celery sends steps "
+                "to the broker its workers listen to"
             )
         return self
 

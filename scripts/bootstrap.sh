@@ -8,6 +8,8 @@ need=()
 command -v git >/dev/null || need+=(git)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+# The broker of the Celery executor's tests (started with `rabbitmq-server -detached`).
+command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 if ((${#need[@]})); then
   echo "Installing Debian packages: ${need[*]}"
   apt-get update -qq

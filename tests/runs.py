@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from cli.runner import run_in_process
@@ -26,15 +27,32 @@ def run_job(settings: Settings, store: MetadataStore, job_id: str) -> SyncJob:
         return job
 
 
+def local_source(store: MetadataStore, folder: Path) -> str:
+    """Add a `local` source of alice's over `folder`; its id."""
+    with store.session() as session:
+        return sources.create_source(
+            session,
+            owner_id="alice",
+            tenant_id=None,
+            type="local",
+            name=folder.name,
+            config={"path": str(folder)},
+        ).id
+
+
+def queue_sync(store: MetadataStore, source_id: str, sync: SyncType) -> str:
+    """Queue a sync of the source (for a daemon's sensor, or `run_job`); the job's id."""
+    with store.session() as session:
+        source = sources.get_source(session, source_id)
+        assert source is not None
+        return jobs.create_job(session, source=source, type=sync, trigger="test").id
+
+
 def sync_source(
     settings: Settings, store: MetadataStore, source_id: str, sync: SyncType
 ) -> SyncJob:
     """Queue a sync of the source and run it here; the finished job."""
-    with store.session() as session:
-        source = sources.get_source(session, source_id)
-        assert source is not None
-        job_id = jobs.create_job(session, source=source, type=sync, trigger="test").id
-    return run_job(settings, store, job_id)
+    return run_job(settings, store, queue_sync(store, source_id, sync))
 
 
 def table(lake: Lake, asset: str, source_id: str, sql: str) -> list[tuple[Any, ...]]:

@@ -16,8 +16,9 @@ from resources.dagster_home import WORKSPACE_YAML, prepare_dagster_home
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG, SOURCE_TAG
 from resources.settings import get_settings
-from resources.store import jobs, sources
+from resources.store import jobs
 from resources.store.models import JobStatus, SyncType
+from tests.runs import local_source, queue_sync
 
 pytestmark = pytest.mark.slow
 
@@ -47,22 +48,7 @@ def _local_source(store: MetadataStore, folder: Path) -> str:
     folder.mkdir(parents=True)
     for n in range(3):
         (folder / f"note{n}.md").write_text(f"# Note {n}\n\nBody of note {n}.\n")
-    with store.session() as session:
-        return sources.create_source(
-            session,
-            owner_id="alice",
-            tenant_id=None,
-            type="local",
-            name=folder.name,
-            config={"path": str(folder)},
-        ).id
-
-
-def _queue(store: MetadataStore, source_id: str, sync: SyncType) -> str:
-    with store.session() as session:
-        source = sources.get_source(session, source_id)
-        assert source is not None
-        return jobs.create_job(session, source=source, type=sync, trigger="test").id
+    return local_source(store, folder)
 
 
 def test_queued_jobs_become_runs_through_sensor_ticks(
@@ -72,9 +58,9 @@ def test_queued_jobs_become_runs_through_sensor_ticks(
     a = _local_source(store, tmp_path / "a")
     b = _local_source(store, tmp_path / "b")
     queued = [
-        _queue(store, a, SyncType.FULL),
-        _queue(store, a, SyncType.INCREMENTAL),
-        _queue(store, b, SyncType.FULL),
+        queue_sync(store, a, SyncType.FULL),
+        queue_sync(store, a, SyncType.INCREMENTAL),
+        queue_sync(store, b, SyncType.FULL),
     ]
     deadline = time.monotonic() + DEADLINE_S
     while True:
