@@ -1,0 +1,309 @@
+"""Faults on production's configuration (PostgreSQL, the lake on S3, the daemon): a run killed
+mid-sync, the daemon stopped while deliveries arrive, the store unreachable for a while.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from dagster import RunsFilter
+from sqlalchemy.engine import make_url
+
+from resources.lake import Lake
+from resources.metadata import MetadataStore
+from resources.run_tags import JOB_TAG
+from resources.store import webhooks
+from tests.api.conftest import (
+    ApiServer,
+    create_local_source,
+    notes_folder,
+    run_daemon,
+    run_server,
+    server_env,
+)
+from tests.fakes.github_server import (
+    FakeGithubServer,
+    github_server_fixture,  # noqa: F401  (fixture)
+)
+from tests.fakes.webhooks import Commit, github_delivery, github_push
+from tests.gitrepo import commit_all, git, head
+from tests.profile import POSTGRES_URL, PRODUCTION, PostgresDatabases, Profile, S3Server
+from tests.runs import table
+from tests.tcp_gate import running_gate
+
+pytestmark = pytest.mark.slow
+
+HEADWATER = str(Path(sys.executable).parent / "headwater")
+DEADLINE_S = 240
+POLL_S = 0.2
+# How long an answer may take while the store is unreachable: the 5 s connect (or pool
+# checkout) timeout, and slack for a loaded machine.
+UNREACHABLE_ANSWER_S = 30
+TABLES = {"documents": "file_id", "chunks": "chunk_id", "embeddings": "chunk_id"}
+
+HomeEnv = Callable[[Path], dict[str, str]]
+
+
+@pytest.fixture
+def production(postgres_databases: PostgresDatabases, s3_server: S3Server) -> HomeEnv:
+    """Production's variables for a home, whatever the session's profile."""
+    return Profile(PRODUCTION, databases=postgres_databases, s3=s3_server).home_env
+
+
+def _until(check: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {deadline_s} s: {what}"
+        time.sleep(POLL_S)
+
+
+# --- kill -9 mid-sync -----------------------------------------------------------------------
+
+
+def _cli(api: ApiServer, *args: str, **env: str) -> subprocess.Popen[str]:
+    """The CLI on the API's home: without a daemon, it runs the sync in its own process."""
+    return subprocess.Popen(
+        [HEADWATER, *args],
+        env=server_env(api.home, **{**api.env, **env}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _snapshot(lake: Lake, source_id: str) -> dict[str, tuple[str, int]]:
+    """Each table's current version and the rows read from it."""
+    found = {}
+    for asset, key in TABLES.items():
+        version = lake.current(asset, source_id)
+        assert version is not None
+        ((rows, distinct),) = table(
+            lake, asset, source_id, f"SELECT count(*), count(DISTINCT {key}) FROM t"
+        )
+        assert rows == distinct == version.rows, (asset, rows, distinct, version.rows)
+        found[asset] = (version.name, rows)
+    return found
+
+
+def test_a_run_killed_mid_sync_leaves_the_last_good_version_and_a_resync_duplicates_nothing(
+    production: HomeEnv, s3_server: S3Server, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    with run_server(home, **production(home)) as api:
+        folder = notes_folder(tmp_path / "notes", files=4)
+        client = api.client("owner")
+        source_id = str(create_local_source(client, folder)["source"]["id"])  # type: ignore[index]
+        assert _cli(api, "sync", source_id).wait(DEADLINE_S) == 0
+        lake = Lake(url=api.data_url)
+        good = _snapshot(lake, source_id)
+
+        (folder / "note1.md").write_text("# Note 1\n\nRewritten.\n" * 20)
+        (folder / "added.py").write_text("def added() -> int:\n    return 1\n")
+        # Hold the run at its last switch: raw files, documents and chunks are committed,
+        # the embeddings are not; kill it there.
+        bucket_path = api.data_url.split("://", 1)[1].split("?", 1)[0]
+        last_switch = f"PUT /{bucket_path}/embeddings/{source_id}/_CURRENT ".encode()
+        host, port = s3_server.endpoint.split(":")
+        reads: list[dict[str, tuple[str, int]]] = []
+        stop_reading = threading.Event()
+
+        def read_throughout() -> None:
+            while not stop_reading.is_set():
+                reads.append(_snapshot(lake, source_id))
+
+        with (
+            running_gate((host, int(port)), hold=last_switch) as gate,
+            ThreadPoolExecutor(1) as pool,
+        ):
+            reader = pool.submit(read_throughout)
+            gated = api.data_url.replace(s3_server.endpoint, f"127.0.0.1:{gate.port}")
+            process = _cli(api, "sync", source_id, HEADWATER_DATA_URL=gated)
+            try:
+                assert gate.held.wait(DEADLINE_S), process.communicate(timeout=5)
+                held_at = len(reads)
+            finally:
+                process.send_signal(signal.SIGKILL)
+                process.communicate(timeout=30)
+            _until(lambda: len(reads) > held_at + 1, "a read after the kill")
+            stop_reading.set()
+            reader.result()
+        # Every read, before, during and after the kill, saw one consistent version per table.
+        assert reads and all(read["embeddings"] == good["embeddings"] for read in reads)
+        assert _snapshot(lake, source_id)["embeddings"] == good["embeddings"]
+
+        resync = _cli(api, "sync", source_id, "--json")
+        out, err = resync.communicate(timeout=DEADLINE_S)
+        assert resync.returncode == 0, err[-3000:]
+        assert json.loads(out)["status"] == "completed"
+        after = _snapshot(lake, source_id)  # distinct ids == rows in every table
+        assert after["embeddings"][0] != good["embeddings"][0]
+        ((texts,),) = table(
+            lake, "chunks", source_id, "SELECT count(*) FROM t WHERE path = 'added.py'"
+        )
+        assert texts == 1
+        ((embedded,),) = table(lake, "embeddings", source_id, "SELECT count(*) FROM t")
+        assert embedded == after["chunks"][1]  # one vector per chunk, none twice
+
+
+# --- the daemon stopped while deliveries arrive --------------------------------------------
+
+
+def _github_source(
+    api: ApiServer, github: FakeGithubServer, root: Path, name: str
+) -> tuple[str, str, str]:
+    """A `github` source served by the fake, its hook registered; its repository, head, secret."""
+    work = root / name
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "README.md").write_text(f"# {name}\n")
+    commit_all(work, "first")
+    github.add_repository("acme", name, source=work)
+    config = {"owner": "acme", "repo": name, "token": github.token, "apiUrl": github.api_url}
+    created = api.client("owner").post("/sources", json={"type": "github", "config": config})
+    assert created.status_code == 201, created.text
+    ((_hook_id, hook),) = github.hooks(f"acme/{name}").items()
+    return f"acme/{name}", head(work), github.subscription(hook).secret
+
+
+class Deliveries:
+    """Sends signed push deliveries for some sources, one after another, until stopped."""
+
+    def __init__(self, api: ApiServer, targets: list[tuple[str, str, str]]) -> None:
+        self.api = api
+        self.targets = targets
+        self.accepted: list[dict[str, Any]] = []
+        self.refused: list[tuple[int, str]] = []
+        self.stopped = threading.Event()
+
+    def send(self) -> None:
+        client = self.api.anonymous()
+        n = 0
+        while not self.stopped.is_set():
+            full_name, after, secret = self.targets[n % len(self.targets)]
+            payload = github_push(
+                full_name, branch="main", before="0" * 40, after=after, commits=[Commit(after)]
+            )
+            delivery = github_delivery(payload, secret=secret)
+            answer = client.post(
+                "/webhooks/github", content=delivery.body, headers=delivery.headers
+            )
+            if answer.status_code == 200:
+                self.accepted.append(
+                    {**answer.json(), "deliveryId": delivery.headers["X-GitHub-Delivery"]}
+                )
+            else:
+                self.refused.append((answer.status_code, answer.text))
+            n += 1
+            time.sleep(POLL_S)
+
+    def wait_for(self, more: int) -> None:
+        target = len(self.accepted) + more
+        _until(lambda: len(self.accepted) >= target, f"{more} more deliveries accepted")
+
+
+def test_deliveries_while_the_daemon_is_down_each_become_one_job_and_one_run(
+    production: HomeEnv, github_server: FakeGithubServer, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    env = production(home)
+    with run_daemon(home, **env) as daemon, run_server(home, **env) as api:
+        targets = [_github_source(api, github_server, tmp_path, name) for name in ("api", "web")]
+        deliveries = Deliveries(api, targets)
+        with ThreadPoolExecutor(1) as pool:
+            sender = pool.submit(deliveries.send)
+            deliveries.wait_for(3)
+            daemon.send_signal(signal.SIGTERM)  # as an operator's restart would
+            daemon.wait(timeout=60)
+            down_from = len(deliveries.accepted)
+            deliveries.wait_for(6)
+            down_until = len(deliveries.accepted)
+            with run_daemon(home, **env):
+                deliveries.wait_for(3)
+                deliveries.stopped.set()
+                sender.result()
+                job_ids = {job for answer in deliveries.accepted for job in answer["jobIds"]}
+                client = api.client("owner")
+                _until(
+                    lambda: all(
+                        client.get(f"/jobs/{job_id}").json()["status"] in ("completed", "failed")
+                        for job_id in job_ids
+                    ),
+                    "every delivery's job finished",
+                )
+        assert deliveries.refused == []
+        assert down_until - down_from >= 6  # accepted while no daemon ran
+        jobs = {job_id: client.get(f"/jobs/{job_id}").json() for job_id in job_ids}
+        assert {job["status"] for job in jobs.values()} == {"completed"}, jobs
+        instance = api.dagster_instance()
+        for job_id in job_ids:
+            runs = instance.get_runs(RunsFilter(tags={JOB_TAG: job_id}))
+            assert len(runs) == 1, (job_id, [run.run_id for run in runs])
+        store = MetadataStore(database_url=api.database_url)
+        with store.session() as session:
+            assert webhooks.count_deliveries(session, provider="github") == len(deliveries.accepted)
+            for answer in deliveries.accepted:
+                assert answer["jobId"] is not None
+                stored = webhooks.get_delivery(
+                    session, provider="github", delivery_id=answer["deliveryId"]
+                )
+                assert stored is not None
+
+
+# --- the store unreachable -------------------------------------------------------------------
+
+
+def _timed(client: httpx.Client, method: str, path: str) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    answer = client.request(method, path)
+    return answer, time.monotonic() - started
+
+
+def test_an_unreachable_store_is_a_prompt_503_and_the_api_recovers_by_itself(
+    production: HomeEnv, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    env = production(home)
+    store_url = make_url(env["HEADWATER_DATABASE_URL"])
+    postgres = make_url(POSTGRES_URL)
+    with running_gate((postgres.host or "127.0.0.1", postgres.port or 5432)) as gate:
+        gated = store_url.set(host="127.0.0.1", port=gate.port).render_as_string(
+            hide_password=False
+        )
+        with run_server(home, **{**env, "HEADWATER_DATABASE_URL": gated}) as api:
+            client = api.client("owner")
+            source_id = create_local_source(client, notes_folder(tmp_path / "notes"))["source"][
+                "id"
+            ]  # type: ignore[index]
+            requests = [
+                ("GET", "/sources"),
+                ("GET", f"/sources/{source_id}"),
+                ("GET", "/jobs"),
+                ("POST", f"/sources/{source_id}/sync"),
+            ] * 5
+            assert client.get("/sources").status_code == 200
+
+            gate.cut()
+            with ThreadPoolExecutor(len(requests)) as pool:
+                answers = list(pool.map(lambda request: _timed(client, *request), requests))
+            for answer, took in answers:
+                assert answer.status_code == 503, answer.text
+                assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+                assert set(answer.json()["error"]) == {"code", "message", "details"}
+                assert int(answer.headers["Retry-After"]) > 0
+                assert took < UNREACHABLE_ANSWER_S
+            assert httpx.get(f"{api.url}/readyz", timeout=UNREACHABLE_ANSWER_S).status_code == 503
+
+            gate.reopen()
+            _until(lambda: client.get("/sources").status_code == 200, "the API answers again", 60)
+            assert client.get(f"/sources/{source_id}").json()["id"] == source_id
