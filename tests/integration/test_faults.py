@@ -4,10 +4,8 @@ mid-sync, the daemon stopped while deliveries arrive, the store unreachable for 
 
 from __future__ import annotations
 
-import json
+import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from dagster import RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from sqlalchemy.engine import make_url
 
+from resources import duck
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
@@ -30,7 +29,7 @@ from tests.api.conftest import (
     notes_folder,
     run_daemon,
     run_server,
-    server_env,
+    watch_job,
 )
 from tests.fakes.github_server import (
     FakeGithubServer,
@@ -44,7 +43,6 @@ from tests.tcp_gate import running_gate
 
 pytestmark = pytest.mark.slow
 
-HEADWATER = str(Path(sys.executable).parent / "headwater")
 DEADLINE_S = 240
 POLL_S = 0.2
 # How long an answer may take while the store is unreachable: the 5 s connect (or pool
@@ -71,89 +69,104 @@ def _until(check: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S)
 # --- kill -9 mid-sync -----------------------------------------------------------------------
 
 
-def _cli(api: ApiServer, *args: str, **env: str) -> subprocess.Popen[str]:
-    """The CLI on the API's home: without a daemon, it runs the sync in its own process."""
-    return subprocess.Popen(
-        [HEADWATER, *args],
-        env=server_env(api.home, **{**api.env, **env}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _snapshot(lake: Lake, source_id: str) -> dict[str, tuple[str, int]]:
     """Each table's current version and the rows read from it."""
     found = {}
     for asset, key in TABLES.items():
         version = lake.current(asset, source_id)
         assert version is not None
-        ((rows, distinct),) = table(
-            lake, asset, source_id, f"SELECT count(*), count(DISTINCT {key}) FROM t"
-        )
+        con = duck.connect()
+        lake.register(con, "t", version)  # this version, whatever is current by now
+        ((rows, distinct),) = con.sql(f"SELECT count(*), count(DISTINCT {key}) FROM t").fetchall()
         assert rows == distinct == version.rows, (asset, rows, distinct, version.rows)
         found[asset] = (version.name, rows)
     return found
 
 
-def test_a_run_killed_mid_sync_leaves_the_last_good_version_and_a_resync_duplicates_nothing(
+class Reader:
+    """Reads every table's current version of a source, again and again, until stopped."""
+
+    def __init__(self, lake: Lake, source_id: str) -> None:
+        self.lake = lake
+        self.source_id = source_id
+        self.reads: list[dict[str, tuple[str, int]]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.reads.append(_snapshot(self.lake, self.source_id))
+
+
+def _worker_pid(instance: DagsterInstance, run_id: str) -> int:
+    """The process executing the run's steps (its `Executing steps in process` event)."""
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        event = record.dagster_event
+        data = event.engine_event_data if event else None
+        if data is not None and "pid" in data.metadata:
+            return int(str(data.metadata["pid"].value))
+    raise AssertionError(f"run {run_id} names no process")
+
+
+def test_a_run_killed_mid_sync_is_retried_and_the_last_good_version_stays_readable(
     production: HomeEnv, s3_server: S3Server, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    with run_server(home, **production(home)) as api:
-        folder = notes_folder(tmp_path / "notes", files=4)
-        client = api.client("owner")
-        source_id = str(create_local_source(client, folder)["source"]["id"])  # type: ignore[index]
-        assert _cli(api, "sync", source_id).wait(DEADLINE_S) == 0
-        lake = Lake(url=api.data_url)
-        good = _snapshot(lake, source_id)
-
-        (folder / "note1.md").write_text("# Note 1\n\nRewritten.\n" * 20)
-        (folder / "added.py").write_text("def added() -> int:\n    return 1\n")
-        # Hold the run at its last switch: raw files, documents and chunks are committed,
-        # the embeddings are not; kill it there.
-        bucket_path = api.data_url.split("://", 1)[1].split("?", 1)[0]
-        last_switch = f"PUT /{bucket_path}/embeddings/{source_id}/_CURRENT ".encode()
-        host, port = s3_server.endpoint.split(":")
-        reads: list[dict[str, tuple[str, int]]] = []
-        stop_reading = threading.Event()
-
-        def read_throughout() -> None:
-            while not stop_reading.is_set():
-                reads.append(_snapshot(lake, source_id))
-
+    env = {**production(home), "HEADWATER_RATE_LIMIT_DEFAULT": "100000/minute"}
+    host, port = s3_server.endpoint.split(":")
+    # Runs reach the lake through a gate; the API and the test read it directly.
+    with running_gate((host, int(port))) as gate:
+        gated = env["HEADWATER_DATA_URL"].replace(s3_server.endpoint, f"127.0.0.1:{gate.port}")
         with (
-            running_gate((host, int(port)), hold=last_switch) as gate,
-            ThreadPoolExecutor(1) as pool,
+            run_daemon(home, **{**env, "HEADWATER_DATA_URL": gated}),
+            run_server(home, **env) as api,
         ):
-            reader = pool.submit(read_throughout)
-            gated = api.data_url.replace(s3_server.endpoint, f"127.0.0.1:{gate.port}")
-            process = _cli(api, "sync", source_id, HEADWATER_DATA_URL=gated)
-            try:
-                assert gate.held.wait(DEADLINE_S), process.communicate(timeout=5)
-                held_at = len(reads)
-            finally:
-                process.send_signal(signal.SIGKILL)
-                process.communicate(timeout=30)
-            _until(lambda: len(reads) > held_at + 1, "a read after the kill")
-            stop_reading.set()
-            reader.result()
-        # Every read, before, during and after the kill, saw one consistent version per table.
-        assert reads and all(read["embeddings"] == good["embeddings"] for read in reads)
-        assert _snapshot(lake, source_id)["embeddings"] == good["embeddings"]
+            folder = notes_folder(tmp_path / "notes", files=4)
+            client = api.client("owner")
+            created = create_local_source(client, folder)
+            source_id = str(created["source"]["id"])  # type: ignore[index]
+            assert watch_job(client, str(created["syncJob"]["id"]))[-1]["status"] == "completed"  # type: ignore[index]
+            lake = Lake(url=api.data_url)
+            good = _snapshot(lake, source_id)
 
-        resync = _cli(api, "sync", source_id, "--json")
-        out, err = resync.communicate(timeout=DEADLINE_S)
-        assert resync.returncode == 0, err[-3000:]
-        assert json.loads(out)["status"] == "completed"
-        after = _snapshot(lake, source_id)  # distinct ids == rows in every table
-        assert after["embeddings"][0] != good["embeddings"][0]
-        ((texts,),) = table(
-            lake, "chunks", source_id, "SELECT count(*) FROM t WHERE path = 'added.py'"
-        )
-        assert texts == 1
-        ((embedded,),) = table(lake, "embeddings", source_id, "SELECT count(*) FROM t")
-        assert embedded == after["chunks"][1]  # one vector per chunk, none twice
+            (folder / "note1.md").write_text("# Note 1\n\nRewritten.\n" * 20)
+            (folder / "added.py").write_text("def added() -> int:\n    return 1\n")
+            # Hold the run at its last switch: raw files, documents and chunks are committed,
+            # the embeddings are not; kill its process there.
+            bucket_path = api.data_url.split("://", 1)[1].split("?", 1)[0]
+            gate.hold = f"PUT /{bucket_path}/embeddings/{source_id}/_CURRENT ".encode()
+            reader = Reader(lake, source_id)
+            with ThreadPoolExecutor(1) as pool:
+                reading = pool.submit(reader.run)
+                job_id = client.post(f"/sources/{source_id}/sync").json()["job"]["id"]
+                assert gate.held.wait(DEADLINE_S)
+                instance = api.dagster_instance()
+                (killed,) = instance.get_runs(RunsFilter(tags={JOB_TAG: job_id}))
+                os.kill(_worker_pid(instance, killed.run_id), signal.SIGKILL)
+                killed_at = len(reader.reads)
+                gate.hold = None  # the retry runs through
+                _until(lambda: len(reader.reads) > killed_at + 1, "a read after the kill")
+                dying = reader.reads[killed_at + 1]
+                states = watch_job(client, job_id)
+                reader.stopped.set()
+                reading.result()
+            runs = instance.get_runs(RunsFilter(tags={JOB_TAG: job_id}))
+
+    # The job ran on through Dagster's retry of the dead run, never shown failed.
+    assert [state["status"] for state in states if state["status"] == "failed"] == []
+    assert states[-1]["status"] == "completed"
+    retry, dead = runs  # newest first
+    assert dead.run_id == killed.run_id and dead.status == DagsterRunStatus.FAILURE
+    assert retry.status == DagsterRunStatus.SUCCESS and retry.parent_run_id == dead.run_id
+    # Every read (each one consistent: distinct ids == rows == the manifest's count) saw the
+    # last good embeddings until the retry switched to the new ones, the dying run's time too.
+    after = _snapshot(lake, source_id)
+    assert dying["embeddings"] == good["embeddings"]
+    seen = [read["embeddings"] for read in reader.reads]
+    assert seen == sorted(seen, key=[good["embeddings"], after["embeddings"]].index)
+    assert after["embeddings"][0] != good["embeddings"][0]
+    assert after["embeddings"][1] == after["chunks"][1]  # one vector per chunk, none twice
+    ((added,),) = table(lake, "chunks", source_id, "SELECT count(*) FROM t WHERE path = 'added.py'")
+    assert added == 1
 
 
 # --- the daemon stopped while deliveries arrive --------------------------------------------
@@ -216,7 +229,7 @@ def test_deliveries_while_the_daemon_is_down_each_become_one_job_and_one_run(
     production: HomeEnv, github_server: FakeGithubServer, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    env = production(home)
+    env = {**production(home), "HEADWATER_RATE_LIMIT_DEFAULT": "100000/minute"}
     with run_daemon(home, **env) as daemon, run_server(home, **env) as api:
         targets = [_github_source(api, github_server, tmp_path, name) for name in ("api", "web")]
         deliveries = Deliveries(api, targets)
