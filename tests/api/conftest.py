@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -268,11 +268,19 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGithubServe
     """A fake GitHub serving two private repositories, for the whole module."""
     root = tmp_path_factory.mktemp("github")
     with running_github_server(root / "served", token=FAKE_TOKEN) as server:
-        for name in ("api", "web"):
-            work = root / name
-            work.mkdir()
-            git(work, "init", "-q", "-b", "main")
-            (work / "README.md").write_text(f"# {name}\n")
-            commit_all(work, "first")
-            server.add_repository("acme", name, source=work)
+        serve_repositories(server, root, ("api", "web"))
         yield server
+
+
+def serve_repositories(server: FakeGithubServer, root: Path, names: Iterable[str]) -> list[Path]:
+    """Serve `acme/NAME` for each name, a README committed on `main`; their work trees."""
+    works = []
+    for name in names:
+        work = root / name
+        work.mkdir()
+        git(work, "init", "-q", "-b", "main")
+        (work / "README.md").write_text(f"# {name}\n")
+        commit_all(work, "first")
+        server.add_repository("acme", name, source=work)
+        works.append(work)
+    return works

@@ -27,6 +27,7 @@ from tests.profile import PRODUCTION, PostgresDatabases, Profile, S3Server
 pytestmark = pytest.mark.slow
 
 SOURCES = 20
+MOST_AT_ONCE = 3  # of the profile's global limit of 4 runs
 DEADLINE_S = 420
 POLL_S = 0.5
 # What PostgreSQL (and SQLite) say when concurrent writers get in each other's way.
@@ -103,7 +104,7 @@ def test_twenty_sources_sync_at_once_one_run_per_source_at_a_time(
     folders = [notes_folder(tmp_path / f"notes{n}", files=2) for n in range(SOURCES)]
     with ThreadPoolExecutor(SOURCES) as pool:
         created = list(pool.map(lambda folder: create_local_source(client, folder), folders))
-    first = {str(body["source"]["id"]): str(body["syncJob"]["id"]) for body in created}  # type: ignore[index]
+    first = {str(body["source"]["id"]): str(body["syncJob"]["id"]) for body in created}
     second = _second_syncs(client, first)
 
     jobs = _finished(client, [*first.values(), *second.values()])
@@ -115,12 +116,13 @@ def test_twenty_sources_sync_at_once_one_run_per_source_at_a_time(
     for source_id in first:
         records = instance.get_run_records(RunsFilter(tags={SOURCE_TAG: source_id}))
         assert [r.dagster_run.status for r in records] == [DagsterRunStatus.SUCCESS] * 2
-        (start1, end1), (start2, end2) = sorted((r.start_time, r.end_time) for r in records)  # type: ignore[misc]
+        (start1, end1), (start2, end2) = sorted((r.start_time, r.end_time) for r in records)
         assert end1 <= start2  # one source's runs never overlap
         spans += [(start1, end1), (start2, end2)]
-    # ... while different sources' runs do.
+    # ... while different sources' runs do, up to the global limit (launched in threads: one
+    # launch at a time, runs started one after another and rarely overlapped).
     most = max(sum(1 for start, end in spans if start <= at < end) for at, _ in spans)
-    assert most > 1
+    assert most >= MOST_AT_ONCE, most
     assert _failed_ticks(instance) == []
     logs = (stack.home / "daemon.log").read_text() + stack.log.read_text()
     assert not [error for error in LOCK_ERRORS if error in logs]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,12 +24,14 @@ from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
 from resources.store import webhooks
+from resources.store.engine import POSTGRES_CONNECT_ARGS, make_engine
 from tests.api.conftest import (
     ApiServer,
     create_local_source,
     notes_folder,
     run_daemon,
     run_server,
+    serve_repositories,
     watch_job,
 )
 from tests.fakes.github_server import (
@@ -36,7 +39,7 @@ from tests.fakes.github_server import (
     github_server_fixture,  # noqa: F401  (fixture)
 )
 from tests.fakes.webhooks import Commit, github_delivery, github_push
-from tests.gitrepo import commit_all, git, head
+from tests.gitrepo import head
 from tests.profile import POSTGRES_URL, PRODUCTION, PostgresDatabases, Profile, S3Server
 from tests.runs import table
 from tests.tcp_gate import running_gate
@@ -123,8 +126,8 @@ def test_a_run_killed_mid_sync_is_retried_and_the_last_good_version_stays_readab
             folder = notes_folder(tmp_path / "notes", files=4)
             client = api.client("owner")
             created = create_local_source(client, folder)
-            source_id = str(created["source"]["id"])  # type: ignore[index]
-            assert watch_job(client, str(created["syncJob"]["id"]))[-1]["status"] == "completed"  # type: ignore[index]
+            source_id = str(created["source"]["id"])
+            assert watch_job(client, str(created["syncJob"]["id"]))[-1]["status"] == "completed"
             lake = Lake(url=api.data_url)
             good = _snapshot(lake, source_id)
 
@@ -172,21 +175,15 @@ def test_a_run_killed_mid_sync_is_retried_and_the_last_good_version_stays_readab
 # --- the daemon stopped while deliveries arrive --------------------------------------------
 
 
-def _github_source(
-    api: ApiServer, github: FakeGithubServer, root: Path, name: str
-) -> tuple[str, str, str]:
-    """A `github` source served by the fake, its hook registered; its repository, head, secret."""
-    work = root / name
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    (work / "README.md").write_text(f"# {name}\n")
-    commit_all(work, "first")
-    github.add_repository("acme", name, source=work)
-    config = {"owner": "acme", "repo": name, "token": github.token, "apiUrl": github.api_url}
+def _github_source(api: ApiServer, github: FakeGithubServer, work: Path) -> tuple[str, str, str]:
+    """A `github` source of a repository the fake serves, its hook registered; its repository,
+    head and secret."""
+    full_name = f"acme/{work.name}"
+    config = {"owner": "acme", "repo": work.name, "token": github.token, "apiUrl": github.api_url}
     created = api.client("owner").post("/sources", json={"type": "github", "config": config})
     assert created.status_code == 201, created.text
-    ((_hook_id, hook),) = github.hooks(f"acme/{name}").items()
-    return f"acme/{name}", head(work), github.subscription(hook).secret
+    ((_hook_id, hook),) = github.hooks(full_name).items()
+    return full_name, head(work), github.subscription(hook).secret
 
 
 class Deliveries:
@@ -231,7 +228,8 @@ def test_deliveries_while_the_daemon_is_down_each_become_one_job_and_one_run(
     home = tmp_path / "home"
     env = {**production(home), "HEADWATER_RATE_LIMIT_DEFAULT": "100000/minute"}
     with run_daemon(home, **env) as daemon, run_server(home, **env) as api:
-        targets = [_github_source(api, github_server, tmp_path, name) for name in ("api", "web")]
+        works = serve_repositories(github_server, tmp_path, ("api", "web"))
+        targets = [_github_source(api, github_server, work) for work in works]
         deliveries = Deliveries(api, targets)
         with ThreadPoolExecutor(1) as pool:
             sender = pool.submit(deliveries.send)
@@ -297,7 +295,7 @@ def test_an_unreachable_store_is_a_prompt_503_and_the_api_recovers_by_itself(
             client = api.client("owner")
             source_id = create_local_source(client, notes_folder(tmp_path / "notes"))["source"][
                 "id"
-            ]  # type: ignore[index]
+            ]
             requests = [
                 ("GET", "/sources"),
                 ("GET", f"/sources/{source_id}"),
@@ -320,3 +318,19 @@ def test_an_unreachable_store_is_a_prompt_503_and_the_api_recovers_by_itself(
             gate.reopen()
             _until(lambda: client.get("/sources").status_code == 200, "the API answers again", 60)
             assert client.get(f"/sources/{source_id}").json()["id"] == source_id
+
+
+def test_store_connections_give_up_on_a_vanished_server(postgres_url: str) -> None:
+    """What a TCP proxy cannot show (its kernel answers for a vanished server): a connection
+    to the store has keepalives and a TCP user timeout, so a partition fails it in seconds."""
+    engine = make_engine(postgres_url)
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        with socket.socket(fileno=os.dup(raw.fileno())) as sock:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            idle = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+            assert idle == POSTGRES_CONNECT_ARGS["keepalives_idle"]
+            user_timeout = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+            assert user_timeout == POSTGRES_CONNECT_ARGS["tcp_user_timeout"]
+    engine.dispose()
