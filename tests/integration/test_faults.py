@@ -293,9 +293,8 @@ def test_an_unreachable_store_is_a_prompt_503_and_the_api_recovers_by_itself(
         )
         with run_server(home, **{**env, "HEADWATER_DATABASE_URL": gated}) as api:
             client = api.client("owner")
-            source_id = create_local_source(client, notes_folder(tmp_path / "notes"))["source"][
-                "id"
-            ]
+            created = create_local_source(client, notes_folder(tmp_path / "notes"))
+            source_id = created["source"]["id"]
             requests = [
                 ("GET", "/sources"),
                 ("GET", f"/sources/{source_id}"),
