@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -13,6 +14,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import ErrorBody, ErrorOut
+from resources.store.engine import UNAVAILABLE_ERRORS
+
+logger = logging.getLogger(__name__)
+
+# How long a client is asked to wait before trying again when the store cannot answer.
+UNAVAILABLE_RETRY_AFTER_S = 10
 
 
 class ErrorCode(enum.StrEnum):
@@ -144,6 +151,16 @@ JOB_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("JOB_NOT_FOUND")}
 CONNECTION_MISSING: dict[int | str, dict[str, Any]] = {404: error_doc("CONNECTION_NOT_FOUND")}
 
 
+def store_unavailable(message: str) -> ApiError:
+    """503 for a store that cannot answer now (down, unreachable, busy), with `Retry-After`."""
+    return ApiError(
+        503,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        message,
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+    )
+
+
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     return error_response(
@@ -174,8 +191,18 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status_code, code, message, headers=error.headers)
 
 
+async def _store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    logger.error("store unavailable: %s: %s", type(error).__name__, error)
+    return await _api_error(
+        request, store_unavailable("The store is unavailable; try again after Retry-After")
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer FastAPI's and Starlette's own errors in the one error shape."""
+    """Answer FastAPI's and Starlette's own errors in the one error shape, and an unavailable
+    store (wherever a route meets it) as 503 with `Retry-After`, not as a 500."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _store_unavailable)

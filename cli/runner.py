@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from dagster import DagsterInstance
+from dagster._core.storage.tags import MAX_RETRIES_TAG
 
 from connector_assets.definitions import build_definitions
 from connector_assets.jobs import sync_run_config, sync_run_tags
@@ -38,9 +39,15 @@ def run_in_process(
             # The CLI shows its own progress; Dagster's step-by-step log stays in the run.
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         },
-        tags=sync_run_tags(
-            source_id=source_id, job_id=job_id, sync_type=sync_type.value, trigger=trigger
-        ),
+        tags={
+            **sync_run_tags(
+                source_id=source_id, job_id=job_id, sync_type=sync_type.value, trigger=trigger
+            ),
+            # No retries: only a daemon launches them, and none runs (or this process would
+            # not run the job); a failure that Dagster would retry would leave the job
+            # `running` (see `apply_run_status`) with nobody to finish it.
+            MAX_RETRIES_TAG: "0",
+        },
         run_id=run_id,
         raise_on_error=False,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG
@@ -24,6 +25,10 @@ def apply_run_status(store: MetadataStore, instance: DagsterInstance, run: Dagst
     if job_id is None:
         return
     record = instance.get_run_record_by_id(run.run_id)
+    # The stored run: the instance tags a failed run after its failure event (`will_retry`).
+    run = record.dagster_run if record else run
+    if run.status == DagsterRunStatus.FAILURE and will_retry(run):
+        return  # the job goes on in the retry, whose events finish it
     started = _timestamp(record.start_time if record else None)
     ended = _timestamp(record.end_time if record else None)
     status = FINAL_STATUSES.get(run.status)
@@ -37,6 +42,12 @@ def apply_run_status(store: MetadataStore, instance: DagsterInstance, run: Dagst
             jobs.close_job(
                 session, job_id, status=status, run_id=run.run_id, error=error, completed_at=ended
             )
+
+
+def will_retry(run: DagsterRun) -> bool:
+    """Whether Dagster's run retries will launch a new run of this failed one (same tags, so
+    the same job)."""
+    return run.tags.get(WILL_RETRY_TAG) == "true"
 
 
 def _timestamp(value: float | None) -> datetime | None:

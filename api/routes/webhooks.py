@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import StateDep
-from api.errors import WEBHOOK_RESPONSES, ApiError, ErrorCode
+from api.errors import WEBHOOK_RESPONSES, ApiError, ErrorCode, store_unavailable
 from api.middleware import QUOTA_STATE
 from api.ratelimit import Quota
 from api.schemas import WebhookReceivedOut
@@ -52,7 +52,6 @@ from resources.webhooks.providers import PROVIDERS, Provider
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-UNAVAILABLE_RETRY_AFTER_S = 10
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=WEBHOOK_RESPONSES)
 
@@ -140,11 +139,8 @@ async def _answer(
         receipt, quota = await run_in_threadpool(store, state, received)
     except _unavailable_errors(state) as error:
         logger.error("webhook not stored: %s: %s", type(error).__name__, error)
-        raise ApiError(
-            503,
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "The store is unavailable; nothing was stored, deliver again later",
-            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+        raise store_unavailable(
+            "The store is unavailable; nothing was stored, deliver again later"
         ) from error
     request.scope["state"][QUOTA_STATE] = quota
     return WebhookReceivedOut(

@@ -35,6 +35,21 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+POOL_TIMEOUT_S = 5
+# A server that cannot be reached fails a connection (or a checkout) within seconds instead
+# of hanging the caller: libpq's connect timeout bounds connecting, keepalives and the TCP
+# user timeout find a connection whose peer vanished (a partition, a failover) while idle or
+# mid-request.
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+
+
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # The API, the Dagster daemon and run workers share one file: WAL lets readers run
     # beside the writer, and the busy timeout turns lock contention into waiting.
@@ -55,7 +70,14 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(
+        url,
+        connect_args=POSTGRES_CONNECT_ARGS,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=POOL_TIMEOUT_S,
+    )
 
 
 def migrate(engine: Engine) -> None:
@@ -132,9 +154,21 @@ def _sqlite_writer_lock(url: str) -> threading.Lock:
     return threading.Lock()
 
 
-@lru_cache(maxsize=8)
+_FIRST_USE = threading.Lock()
+
+
 def session_factory(url: str) -> sessionmaker[Session]:
-    """The process's session factory for `url`, migrated to the newest schema on first use."""
+    """The process's session factory for `url`, migrated to the newest schema on first use.
+
+    Threads (the code server's sensor threads, the API's) take turns: alembic keeps its
+    migration context in module globals, so two migrations at once in one process break.
+    """
+    with _FIRST_USE:
+        return _session_factory(url)
+
+
+@lru_cache(maxsize=8)
+def _session_factory(url: str) -> sessionmaker[Session]:
     engine = make_engine(url)
     migrate(engine)
     return make_session_factory(engine)

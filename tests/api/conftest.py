@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -171,12 +171,23 @@ def _wait_until_up(server: ApiServer, process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def run_stack(home: Path, **env: str) -> Iterator[ApiServer]:
     """The API and one `dagster-daemon run` on one fresh home; both stopped afterwards."""
+    with run_daemon(home, **env), run_server(home, **env) as server:
+        yield server
+
+
+@contextmanager
+def run_daemon(home: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`dagster-daemon run` on `home` (its Dagster home made on first use), stopped afterwards.
+
+    Its output is appended to `home/daemon.log`, so a daemon started again keeps the log.
+    """
     dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
     daemon_env = server_env(home, **env)
-    instance_yaml = daemon_env.get("HEADWATER_DAGSTER_YAML", DEFAULT_INSTANCE_YAML)
-    shutil.copyfile(instance_yaml, dagster_home / "dagster.yaml")
-    with (home / "daemon.log").open("wb") as log:
+    if not dagster_home.exists():
+        dagster_home.mkdir(parents=True)
+        instance_yaml = daemon_env.get("HEADWATER_DAGSTER_YAML", DEFAULT_INSTANCE_YAML)
+        shutil.copyfile(instance_yaml, dagster_home / "dagster.yaml")
+    with (home / "daemon.log").open("ab") as log:
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],
             env={**daemon_env, "DAGSTER_HOME": str(dagster_home)},
@@ -184,8 +195,7 @@ def run_stack(home: Path, **env: str) -> Iterator[ApiServer]:
             stderr=subprocess.STDOUT,
         )
     try:
-        with run_server(home, **env) as server:
-            yield server
+        yield daemon
     finally:
         stop(daemon, grace_s=30)
 
@@ -263,11 +273,19 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGithubServe
     """A fake GitHub serving two private repositories, for the whole module."""
     root = tmp_path_factory.mktemp("github")
     with running_github_server(root / "served", token=FAKE_TOKEN) as server:
-        for name in ("api", "web"):
-            work = root / name
-            work.mkdir()
-            git(work, "init", "-q", "-b", "main")
-            (work / "README.md").write_text(f"# {name}\n")
-            commit_all(work, "first")
-            server.add_repository("acme", name, source=work)
+        serve_repositories(server, root, ("api", "web"))
         yield server
+
+
+def serve_repositories(server: FakeGithubServer, root: Path, names: Iterable[str]) -> list[Path]:
+    """Serve `acme/NAME` for each name, a README committed on `main`; their work trees."""
+    works = []
+    for name in names:
+        work = root / name
+        work.mkdir()
+        git(work, "init", "-q", "-b", "main")
+        (work / "README.md").write_text(f"# {name}\n")
+        commit_all(work, "first")
+        server.add_repository("acme", name, source=work)
+        works.append(work)
+    return works
