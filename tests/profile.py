@@ -27,6 +27,7 @@ from typing import Literal
 import httpx
 import psycopg
 import pyarrow.fs as pafs
+import pytest
 from sqlalchemy.engine import make_url
 
 from resources.instance_config import DEPLOY_INSTANCE_YAML
@@ -67,6 +68,14 @@ def profile_name() -> str:
     if name not in (EMBEDDED, PRODUCTION):
         raise ValueError(f"{PROFILE_VARIABLE} must be {EMBEDDED!r} or {PRODUCTION!r}, not {name!r}")
     return name
+
+
+def production_only() -> pytest.MarkDecorator:
+    """Skip a test that builds production's set-up itself outside the production pass, so
+    `make test` runs it once."""
+    return pytest.mark.skipif(
+        profile_name() != PRODUCTION, reason="runs in the production profile's pass"
+    )
 
 
 def libpq(url: str) -> str:

@@ -26,14 +26,10 @@ from resources.run_tags import SOURCE_TAG
 from resources.settings import get_settings
 from resources.store import jobs
 from resources.store.models import JobStatus, SyncType
-from tests.profile import PRODUCTION, process_env, profile_name
+from tests.profile import process_env, production_only
 from tests.runs import local_source, queue_sync, sync_source, table
 
-# Celery is a production set-up: `make test` runs this in its production pass only.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(profile_name() != PRODUCTION, reason="runs on the production profile"),
-]
+pytestmark = [pytest.mark.slow, production_only()]
 
 BIN = Path(sys.executable).parent
 BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"

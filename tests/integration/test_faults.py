@@ -40,11 +40,18 @@ from tests.fakes.github_server import (
 )
 from tests.fakes.webhooks import Commit, github_delivery, github_push
 from tests.gitrepo import head
-from tests.profile import POSTGRES_URL, PRODUCTION, PostgresDatabases, Profile, S3Server
+from tests.profile import (
+    POSTGRES_URL,
+    PRODUCTION,
+    PostgresDatabases,
+    Profile,
+    S3Server,
+    production_only,
+)
 from tests.runs import table
 from tests.tcp_gate import running_gate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, production_only()]
 
 DEADLINE_S = 240
 POLL_S = 0.2
