@@ -25,8 +25,12 @@ lint: install
 	$(BIN)/mypy
 
 # The whole suite on the embedded defaults and, side by side (the tests mostly wait, so two
-# passes fit two cores), the integration and API tests on production's configuration: Dagster
-# and the metadata store on PostgreSQL, the lake on S3. Each pass prints when it ends.
+# passes fit two cores), the integration suite and the API's end-to-end flows on production's
+# configuration: Dagster and the metadata store on PostgreSQL, the lake on S3. Each pass
+# prints when it ends. `make test-production PRODUCTION_TESTS="tests/integration tests/api"`
+# runs every API test there too.
+PRODUCTION_TESTS := tests/integration tests/api/test_flow.py
+
 test: lint
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-embedded test-production
 
@@ -34,7 +38,7 @@ test-embedded: install
 	$(PYTEST) $(BASETEMP)
 
 test-production: install
-	HEADWATER_TEST_PROFILE=production $(PYTEST) $(BASETEMP) tests/integration tests/api
+	HEADWATER_TEST_PROFILE=production $(PYTEST) $(BASETEMP) $(PRODUCTION_TESTS)
 
 bench: install
 	$(BIN)/python -m benchmarks.sync
