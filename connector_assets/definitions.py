@@ -20,6 +20,8 @@ from sensors.reconcile import reconcile_schedule
 from sensors.run_status import run_status_sensors
 from sensors.sync_requests import sync_requests
 
+DATABASE_URL_VARIABLE, DATA_URL_VARIABLE = "HEADWATER_DATABASE_URL", "HEADWATER_DATA_URL"
+
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions wired to the given settings."""
@@ -35,8 +37,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
         ],
         resources={
-            "store": MetadataStore(database_url=settings.resolved_database_url),
-            "lake": Lake(url=settings.resolved_data_url),
+            "store": MetadataStore(
+                database_url=_by_name(DATABASE_URL_VARIABLE, settings.resolved_database_url)
+            ),
+            "lake": Lake(url=_by_name(DATA_URL_VARIABLE, settings.resolved_data_url)),
             "pipeline": PipelineSettings(
                 cache_dir=str(settings.cache_dir),
                 max_file_bytes=settings.max_file_bytes,
@@ -50,6 +54,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
         },
     )
+
+
+def _by_name(variable: str, value: str) -> str | dg.EnvVar:
+    """`value`, as a reference to `variable` when it came from there: Dagster's UI then shows
+    the variable's name, never the credentials a URL may hold."""
+    return dg.EnvVar(variable) if os.environ.get(variable) == value else value
 
 
 @dg.definitions

@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster._serdes import serialize_value
 from pydantic import SecretStr, ValidationError
 
+from connector_assets.definitions import build_definitions
 from resources.instance_config import DEFAULT_INSTANCE_YAML, DEPLOY_INSTANCE_YAML
 from resources.settings import InvalidSettings, Settings, get_settings
 
@@ -168,3 +171,20 @@ def test_headwater_env_is_accepted_and_a_disagreement_refused(
         Settings()
     monkeypatch.setenv("HEADWATER_ENV", "development")
     assert Settings().environment == "development"
+
+
+def test_dagster_shows_the_store_and_lake_urls_by_variable_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What the code location sends the Dagster UI (resource config included) names the
+    variables, never the credentials in their URLs."""
+    password = secrets.token_hex(8)
+    monkeypatch.setenv("HEADWATER_HOME", str(tmp_path))
+    monkeypatch.setenv("HEADWATER_DATABASE_URL", f"postgresql+psycopg://hw:{password}@db/hw")
+    monkeypatch.setenv("HEADWATER_DATA_URL", f"s3://lake/hw?secret_key={password}")
+    repository = build_definitions(Settings()).get_repository_def()
+
+    shown = serialize_value(RepositorySnap.from_def(repository))
+
+    assert password not in shown
+    assert "HEADWATER_DATABASE_URL" in shown and "HEADWATER_DATA_URL" in shown
