@@ -26,7 +26,6 @@ from api.errors import (
     unauthorized,
 )
 from api.middleware import QUOTA_STATE
-from api.ratelimit import RateLimiter
 from api.state import AppState
 from resources.lake import Lake
 from resources.settings import Settings
@@ -154,18 +153,11 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_rate_limiter(state: StateDep) -> RateLimiter:
-    """The shared rate limiter."""
-    return state.limiter
-
-
-def enforce_rate_limit(
-    request: Request, user: CurrentUser, limiter: Annotated[RateLimiter, Depends(get_rate_limiter)]
-) -> None:
+def enforce_rate_limit(request: Request, user: CurrentUser, state: StateDep) -> None:
     """Count the request against its route's limit; 429 RATE_LIMITED past it."""
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
-    quota = limiter.hit(method=request.method, route_path=path, user=user.id)
+    quota = state.limiter.hit(method=request.method, route_path=path, user=user.id)
     # The middleware adds the X-RateLimit-* headers to whatever response follows.
     request.scope["state"][QUOTA_STATE] = quota
     if not quota.allowed:

@@ -343,9 +343,11 @@ class Watch:
             records = self.instance.get_run_records(RunsFilter(tags={JOB_TAG: job_id}))
             if records and records[0].start_time is not None:
                 run_id = records[0].dagster_run.run_id
+                # The run coordinator reports a dequeued run as RUN_STARTING (it never
+                # reports RUN_DEQUEUED), right before the launcher starts its worker.
                 wanted = {
                     DagsterEventType.RUN_ENQUEUED: "enqueued",
-                    DagsterEventType.RUN_DEQUEUED: "dequeued",
+                    DagsterEventType.RUN_STARTING: "dequeued",
                 }
                 events = self.instance.get_records_for_run(run_id, of_type=set(wanted)).records
                 times = {
