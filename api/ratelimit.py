@@ -1,8 +1,8 @@
 """Per-user rate limits of seed 000, counted in Redis or in the metadata store.
 
 Counters live outside the process, so the limits hold across API workers. The `limits`
-library does the windows; the metadata store gets a small fixed-window storage of its own
-because `limits` offers none for SQL databases.
+library parses the limits, names the counters and keeps them in Redis; the metadata store
+gets a small fixed-window storage of its own because `limits` offers none for SQL databases.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,19 +74,21 @@ class RateLimiter:
     def __init__(self, storage: Storage, *, rules: Mapping[str, RateLimitItem]) -> None:
         self.storage = storage
         self.rules = dict(rules)
-        self._limiter = FixedWindowRateLimiter(storage)
 
     def hit(self, *, method: str, route_path: str, user: str) -> Quota:
-        """Count one request of `user` against the route's rule."""
+        """Count one request of `user` against the route's rule (a fixed window).
+
+        What `limits`' FixedWindowRateLimiter does in a hit and a window-stats call (three
+        storage calls), from the incremented count and the window's end (one or two).
+        """
         rule = ROUTE_RULES.get((method, route_path), DEFAULT_RULE)
         limit = self.rules[rule]
-        allowed = self._limiter.hit(limit, rule, user)
-        stats = self._limiter.get_window_stats(limit, rule, user)
+        count, reset_at = _hit_window(self.storage, limit.key_for(rule, user), limit.get_expiry())
         return Quota(
-            allowed=allowed,
+            allowed=count <= limit.amount,
             limit=limit.amount,
-            remaining=stats.remaining,
-            reset_at=stats.reset_time,
+            remaining=max(0, limit.amount - count),
+            reset_at=reset_at,
         )
 
 
@@ -108,6 +109,13 @@ class DatabaseStorage(Storage):
                 session, key=key, expiry_s=expiry, amount=amount, now=time.time()
             )
 
+    def incr_window(self, key: str, expiry: int) -> tuple[int, float]:
+        """One hit, as `incr`, and the end of its window, in one transaction."""
+        now = time.time()
+        with write_transaction(self._sessions) as session:
+            count = rate_limits.increment(session, key=key, expiry_s=expiry, amount=1, now=now)
+            return count, rate_limits.expires_at(session, key=key, now=now)
+
     def get(self, key: str) -> int:
         with transaction(self._sessions) as session:
             return rate_limits.count(session, key=key, now=time.time())
@@ -127,6 +135,13 @@ class DatabaseStorage(Storage):
     def clear(self, key: str) -> None:
         with transaction(self._sessions) as session:
             rate_limits.clear(session, key=key)
+
+
+def _hit_window(storage: Storage, key: str, expiry: int) -> tuple[int, float]:
+    """Count one hit of `key`: the window's count after it, and when the window ends."""
+    if isinstance(storage, DatabaseStorage):
+        return storage.incr_window(key, expiry)
+    return storage.incr(key, expiry), storage.get_expiry(key)
 
 
 def make_storage(*, redis_url: str | None, sessions: sessionmaker[Session]) -> Storage:

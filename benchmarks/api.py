@@ -9,7 +9,9 @@ process drives it with aiohttp (httpx's shared async pool tops out near 80 reque
 far below what is measured). For each endpoint, an open-loop generator offers a fixed rate
 through 50 concurrent clients (latency counts from each request's scheduled start, so a
 server that falls behind is not hidden by the generator waiting for it), then a closed loop
-of 50 clients finds the highest rate the endpoint sustains.
+of 50 clients finds the highest rate the endpoint sustains. Each endpoint also gets the CPU
+time its API workers spent per request (from /proc: Linux only), which a machine shared with
+other work stretches far less than latency; the load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import httpx
 from pydantic import SecretStr
 
 from api.auth import mint_token
+from benchmarks.procs import api_workers, cpu_s, load
 from resources.dagster_home import PROJECT_ROOT
 
 USER = "bench"
@@ -330,9 +333,11 @@ async def closed_loop(
 
 
 async def drive(
-    url: str, fixture: Fixture, *, rate: float, seconds: float
+    url: str, fixture: Fixture, *, rate: float, seconds: float, workers: list[int]
 ) -> dict[str, dict[str, Any]]:
-    """Both loads on every endpoint, one endpoint at a time."""
+    """Both loads on every endpoint, one endpoint at a time, and the CPU time the `workers`
+    (processes) spent per request over both: on a shared machine latency stretches with
+    whatever else runs, CPU time much less."""
     token = mint_token(SECRET, user=USER, ttl=timedelta(hours=1))
     report: dict[str, dict[str, Any]] = {}
     async with aiohttp.ClientSession(
@@ -345,9 +350,15 @@ async def drive(
             for _ in range(20):  # warm up: connections, first imports, caches
                 if not await _ok(client, path()):
                     raise RuntimeError(f"{endpoint} fails before any load")
+            cpu_before = cpu_s(workers)
             offered = await open_loop(client, endpoint, path, rate=rate, seconds=seconds)
             peak = await closed_loop(client, endpoint, path, seconds=seconds / 2)
-            report[endpoint] = {"open": asdict(offered), "closed": asdict(peak)}
+            cpu_ms = (cpu_s(workers) - cpu_before) * 1000 / (offered.requests + peak.requests)
+            report[endpoint] = {
+                "open": asdict(offered),
+                "closed": asdict(peak),
+                "cpu_ms_per_request": round(cpu_ms, 2),
+            }
     return report
 
 
@@ -367,8 +378,20 @@ def run(
             **({"HEADWATER_REDIS_URL": redis_url} if redis_url else {}),
         )
         with serve(home, workers=workers, env=env) as served:
-            endpoints = asyncio.run(drive(served.url, fixture, rate=rate, seconds=seconds))
+            load_before = load()
+            endpoints = asyncio.run(
+                drive(
+                    served.url,
+                    fixture,
+                    rate=rate,
+                    seconds=seconds,
+                    workers=api_workers(served.pid),
+                )
+            )
+            load_after = load()
     return {
+        "load_before": load_before,
+        "load_after": load_after,
         "sources": len(fixture.source_ids),
         "jobs": len(fixture.job_ids),
         "files_per_synced_source": FILES_PER_SOURCE,
@@ -385,20 +408,21 @@ def run(
 
 def _write_table(report: dict[str, Any]) -> None:
     lines = [
+        f"load average {report['load_before']} before, {report['load_after']} after",
         f"{report['sources']} sources, {report['jobs']} jobs, {report['clients']} clients, "
         f"{report['offered_rps']:g} requests/s offered for {report['seconds']:g} s, "
         f"{report['workers']} API worker(s), files page cache {report['files_page_cache']}, "
         f"rate limits counted in the {report['rate_limit_storage']}",
         "",
         f"{'endpoint':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-        f"{'max req/s':>11}{'p50 ms':>9}{'p99 ms':>9}",
+        f"{'max req/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}",
     ]
     for endpoint, loads in report["endpoints"].items():
         offered, peak = loads["open"], loads["closed"]
         lines.append(
             f"{endpoint:<24}{offered['rps']:>8}{offered['p50_ms']:>9}{offered['p99_ms']:>9}"
             f"{offered['errors'] + peak['errors']:>8}{peak['rps']:>11}{peak['p50_ms']:>9}"
-            f"{peak['p99_ms']:>9}"
+            f"{peak['p99_ms']:>9}{loads['cpu_ms_per_request']:>12}"
         )
     sys.stdout.write("\n".join(lines) + "\n")
 

@@ -66,6 +66,7 @@ from benchmarks.api import (
     offer,
     serve,
 )
+from benchmarks.procs import api_workers, children, cmdline, load, rss_mib
 from tests.fakes.webhooks import Commit, github_delivery, github_push
 from tests.gitrepo import AUTHOR_ENV
 
@@ -342,9 +343,11 @@ class Watch:
             records = self.instance.get_run_records(RunsFilter(tags={JOB_TAG: job_id}))
             if records and records[0].start_time is not None:
                 run_id = records[0].dagster_run.run_id
+                # The run coordinator reports a dequeued run as RUN_STARTING (it never
+                # reports RUN_DEQUEUED), right before the launcher starts its worker.
                 wanted = {
                     DagsterEventType.RUN_ENQUEUED: "enqueued",
-                    DagsterEventType.RUN_DEQUEUED: "dequeued",
+                    DagsterEventType.RUN_STARTING: "dequeued",
                 }
                 events = self.instance.get_records_for_run(run_id, of_type=set(wanted)).records
                 times = {
@@ -443,50 +446,15 @@ def delay_report(delays: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _rss_mib(pid: int) -> float:
-    try:
-        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return 0.0
-
-
 def memory(api_pid: int, daemon_pid: int) -> dict[str, Any]:
     """Resident MiB of each API worker (uvicorn's spawned children, or uvicorn itself when it
     has none), of the daemon and of its code server (run workers come and go: left out)."""
-    workers = [pid for pid in _children(api_pid) if "spawn_main" in _cmdline(pid)] or [api_pid]
-    servers = [pid for pid in _children(daemon_pid) if "grpc" in _cmdline(pid)]
+    servers = [pid for pid in children(daemon_pid) if "grpc" in cmdline(pid)]
     return {
-        "apiWorkersMiB": [_rss_mib(pid) for pid in workers],
-        "daemonMiB": _rss_mib(daemon_pid),
-        "codeServerMiB": [_rss_mib(pid) for pid in servers],
+        "apiWorkersMiB": [rss_mib(pid) for pid in api_workers(api_pid)],
+        "daemonMiB": rss_mib(daemon_pid),
+        "codeServerMiB": [rss_mib(pid) for pid in servers],
     }
-
-
-def _load() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()]
 
 
 @contextmanager
@@ -522,14 +490,14 @@ def run(
         environment(Path(tmp), sources=sources) as (home, env, seeded),
         serve(home, workers=workers, env=env) as served,
     ):
-        load_before = _load()
+        load_before = load()
         count = int(rate_per_min / MINUTE_S * seconds)
         ingress = asyncio.run(
             deliver(served.url, seeded, rate_per_s=rate_per_min / MINUTE_S, count=count)
         )
         watch = Watch(home)
         ingress_result = ingress_report(ingress, stored=watch.stored_deliveries())
-        load_ingress = _load()
+        load_ingress = load()
         with daemon(env, home / "daemon.log"):
             drained = watch.drain()
             delays = probe(served.url, watch, seeded, count=probes)
@@ -541,7 +509,7 @@ def run(
             "sources": sources,
             "load_before": load_before,
             "load_after_ingress": load_ingress,
-            "load_after_probes": _load(),
+            "load_after_probes": load(),
             "ingress": ingress_result,
             "drain_s": round(drained, 1),
             "delivery_to_run_start": delay_report(delays),
@@ -569,7 +537,7 @@ def soak(*, rate_per_min: float, minutes: int, workers: int, sources: int) -> di
                     await asyncio.to_thread(push_commit, source, name=f"minute{minute}")
                 snapshot = {
                     "minute": minute,
-                    "load": _load(),
+                    "load": load(),
                     "stored": await asyncio.to_thread(watch.stored_deliveries),
                     **(await asyncio.to_thread(watch.runs)),
                     **memory(served.pid, daemon_process.pid),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import OwnedSource, RateLimited, StateDep
+from api.deps import RateLimited, ReadSource, StateDep
 from api.errors import ERROR_RESPONSES, SOURCE_MISSING, validation_error
 from api.schemas import FileListOut
 from api.views import file_view
@@ -22,8 +23,8 @@ router = APIRouter(
     response_model=FileListOut,
     responses={**SOURCE_MISSING, 304: {"description": "Not modified: `If-None-Match` matched."}},
 )
-def list_source_files(
-    source: OwnedSource,
+async def list_source_files(
+    source: ReadSource,
     state: StateDep,
     response: Response,
     if_none_match: Annotated[str | None, Header(max_length=256)] = None,
@@ -39,7 +40,7 @@ def list_source_files(
     """
     query = FileQuery(path_prefix=path, language=language, limit=limit, cursor=cursor)
     try:
-        page = state.files.page(source.id, query)
+        page = await run_in_threadpool(state.files.page, source.id, query)
     except InvalidCursor as error:
         raise validation_error(f"cursor: {error}", details={"field": "query.cursor"}) from error
     etag = f'W/"{page.tag}"'

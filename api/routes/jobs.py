@@ -5,8 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, InstanceDep, OwnedJob, RateLimited, SessionDep
+from api.auth import User
+from api.deps import (
+    CurrentUser,
+    InstanceDep,
+    OwnedJob,
+    RateLimited,
+    SessionDep,
+    SettingsDep,
+    in_store,
+    owned_job,
+)
 from api.errors import ERROR_RESPONSES, JOB_MISSING, ApiError, ErrorCode, error_doc
 from api.schemas import JobListOut, JobOut
 from api.views import job_view
@@ -35,8 +46,13 @@ def list_jobs(
 
 
 @router.get("/{job_id}", responses=JOB_MISSING)
-def get_job(job: OwnedJob, session: SessionDep) -> JobOut:
+async def get_job(job_id: str, user: CurrentUser, settings: SettingsDep) -> JobOut:
     """Show a job's status, progress, stats and (while running) its likely completion."""
+    return await in_store(settings, _job_out, job_id, user)
+
+
+def _job_out(session: Session, job_id: str, user: User) -> JobOut:
+    job = owned_job(session, job_id, user)
     running = job.status is JobStatus.RUNNING
     typical = jobs.typical_duration(session, source_id=job.source_id) if running else None
     return job_view(job, typical_duration_s=typical)

@@ -19,6 +19,8 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     StateDep,
+    in_store,
+    owned_source,
 )
 from api.errors import (
     CONNECTION_MISSING,
@@ -45,6 +47,8 @@ from resources import dagster_runs
 from resources.connectors import ConfigError
 from resources.connectors.options import PipelineOptions
 from resources.connectors.registry import validate_options
+from resources.lake import Lake
+from resources.settings import Settings
 from resources.source_configs import sealed_config, sealed_source_config_with
 from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
@@ -65,8 +69,7 @@ router = APIRouter(
 
 
 @router.get("")
-def list_sources(
-    session: SessionDep,
+async def list_sources(
     lake: LakeDep,
     user: CurrentUser,
     settings: SettingsDep,
@@ -76,6 +79,12 @@ def list_sources(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> SourceListOut:
     """List the current user's sources, newest first, with their indexed figures."""
+    return await in_store(settings, _source_list, user, lake, settings, limit=limit, offset=offset)
+
+
+def _source_list(
+    session: Session, user: User, lake: Lake, settings: Settings, *, limit: int, offset: int
+) -> SourceListOut:
     rows, total = sources.list_sources(session, owner=user.owner, limit=limit, offset=offset)
     defaults = PipelineOptions.from_settings(settings)
     return SourceListOut(
@@ -130,9 +139,18 @@ def create_source(
 
 
 @router.get("/{source_id}", responses=SOURCE_MISSING)
-def get_source(source: OwnedSource, lake: LakeDep, settings: SettingsDep) -> SourceOut:
+async def get_source(
+    source_id: str, user: CurrentUser, lake: LakeDep, settings: SettingsDep
+) -> SourceOut:
     """Show one source with its indexed figures (files, size, languages, chunks) and the
     options in force."""
+    return await in_store(settings, _source_out, source_id, user, lake, settings)
+
+
+def _source_out(
+    session: Session, source_id: str, user: User, lake: Lake, settings: Settings
+) -> SourceOut:
+    source = owned_source(session, source_id, user)
     return source_view(source, lake, defaults=PipelineOptions.from_settings(settings))
 
 

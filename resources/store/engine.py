@@ -9,8 +9,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -87,6 +85,11 @@ def migrate(engine: Engine) -> None:
     by copying it and dropping the old one, and with them on, dropping `sources` would
     cascade to every job. The keys are checked once the migration is done.
     """
+    # Imported here: alembic (with mako and pygments) is a tenth of a run worker's imports,
+    # and a run worker's start is part of the delay from a webhook to its run.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     sqlite = engine.dialect.name == "sqlite"

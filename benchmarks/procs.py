@@ -1,0 +1,63 @@
+"""What /proc tells about the processes a benchmark starts (Linux only)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cmdline(pid: int) -> str:
+    """The command line of `pid` ("" once it is gone)."""
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of `pid` in MiB (0 once it is gone)."""
+    try:
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def api_workers(pid: int) -> list[int]:
+    """The processes serving requests under uvicorn `pid`: its spawned workers, or itself."""
+    return [child for child in children(pid) if "spawn_main" in cmdline(child)] or [pid]
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (all their threads)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> list[float]:
+    """The load averages over 1, 5 and 15 minutes."""
+    return [round(value, 2) for value in os.getloadavg()]
