@@ -28,8 +28,10 @@ import tree_sitter_javascript
 import tree_sitter_python
 import tree_sitter_typescript
 
+from connector_assets import python_definitions
+
 # Bump whenever the chunks of an unchanged input and settings would change.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 # Tokens are estimated as ceil(UTF-8 bytes / 3) instead of running a BPE tokenizer: it is
 # free to compute from byte offsets and additive over ranges, so budgets are checked by
@@ -106,6 +108,8 @@ def chunk_text(text: str, *, language: str | None, settings: ChunkSettings) -> l
     if len(data) <= chunker.budget and lang not in _STRUCTURED_LANGUAGES:
         # One chunk either way; with no symbol to find, skip the block scan.
         chunker.emit_whole(kind=KIND_PARAGRAPH)
+    elif lang == "python" and chunker.python():
+        pass
     elif lang in PARSED_LANGUAGES:
         root = _parse(data, lang)
         if root is not None:
@@ -295,6 +299,7 @@ class _Unit:
     end: int
     symbol: str | None = None
     node: tree_sitter.Node | None = None
+    statement: python_definitions.Statement | None = None  # Python scanned, not parsed
     heading_end: int = -1  # markdown sections: where the heading line(s) end
 
 
@@ -336,6 +341,25 @@ class _Chunker:
         """Top-level definitions of a parsed file."""
         units = self._node_units(root.named_children, start=0, end=len(self.data), prefix="")
         self._pack_and_emit(units, kind=KIND_DEFINITION, split=self._split_code)
+
+    def python(self) -> bool:
+        """Top-level statements of Python source found by the scanner, no parse.
+
+        False, with nothing emitted, when the scanner cannot be sure of them.
+        """
+        scan = self.data if self.data.endswith(b"\n") else self.data + b"\n"
+        if python_definitions.bad_indentation(scan):
+            return False
+        children = python_definitions.statements(scan, 0, len(scan), b"")
+        if children is None:
+            return False
+
+        def split(unit: _Unit, context: _Context) -> None:
+            self._split_class(unit, context, scan=scan, split=split)
+
+        units = self._statement_units(children, start=0, end=len(self.data), prefix="")
+        self._pack_and_emit(units, kind=KIND_DEFINITION, split=split)
+        return True
 
     def emit_whole(self, *, kind: str) -> None:
         """The whole document as one chunk."""
@@ -394,6 +418,37 @@ class _Chunker:
                 symbol = prefix + name if name is not None else fallback
                 units.append(_Unit(line_start, end, symbol, node))
             last_row = max(last_row, node.end_point.row)
+        if not units:
+            return [_Unit(start, self._rstrip(start, end))]
+        units[0].start = start
+        for unit in units:
+            unit.end = self._rstrip(unit.start, unit.end)
+        return [unit for unit in units if unit.end > unit.start]
+
+    def _statement_units(
+        self,
+        children: Sequence[python_definitions.Statement],
+        *,
+        start: int,
+        end: int,
+        prefix: str,
+        fallback: str | None = None,
+    ) -> list[_Unit]:
+        """`_node_units` for scanned statements: the same units a clean parse gives."""
+        units: list[_Unit] = []
+        last_end = -1
+        for child in children:
+            symbol = prefix + child.name if child.name is not None else fallback
+            previous = units[-1].statement if units else None
+            if previous is not None and previous.comment and child.start == last_end:
+                # A comment right above a definition documents it: same unit.
+                units[-1].statement = child
+                units[-1].symbol = symbol
+            else:
+                if units:
+                    units[-1].end = child.start
+                units.append(_Unit(child.start, end, symbol, statement=child))
+            last_end = max(last_end, child.end)
         if not units:
             return [_Unit(start, self._rstrip(start, end))]
         units[0].start = start
@@ -584,6 +639,50 @@ class _Chunker:
             split=self._split_code,
             context=_Context(context.first, header),
         )
+
+    def _split_class(
+        self, unit: _Unit, context: _Context, *, scan: bytes, split: _Splitter
+    ) -> None:
+        """`_split_code` for a scanned Python unit: a class at its members, else windows."""
+        found = self._class_members(unit, scan)
+        if found is None:
+            self._window_lines(unit, context)
+            return
+        header, members = found
+        header = context.rest + header + b"\n"
+        if len(members) < 2 or len(header) > self.budget // 2:
+            self._window_lines(unit, context)
+            return
+        self._pack_and_emit(
+            members, kind=KIND_DEFINITION, split=split, context=_Context(context.first, header)
+        )
+
+    def _class_members(self, unit: _Unit, scan: bytes) -> tuple[bytes, list[_Unit]] | None:
+        """A scanned class's header and member units; None when it has under two members.
+
+        The header runs through the body's leading comments, which tree-sitter leaves
+        outside the body.
+        """
+        statement = unit.statement
+        if statement is None or not statement.is_class:
+            return None
+        body = statement.header_end + 1
+        indent = python_definitions.BODY_INDENT.match(scan, body, unit.end)
+        line = scan[statement.line_start : statement.header_end]
+        if indent is None or len(indent[1]) <= len(line) - len(line.lstrip(b" \t")):
+            return None  # the body shares the header's line
+        line_end = scan.index(b"\n", unit.end) + 1
+        children = python_definitions.statements(scan, body, line_end, indent[1])
+        if children is None or len(children) < 2:
+            return None
+        members = self._statement_units(
+            children,
+            start=unit.start,
+            end=unit.end,
+            prefix=f"{unit.symbol}." if unit.symbol else "",
+            fallback=unit.symbol,
+        )
+        return scan[statement.line_start : indent.start(1)].rstrip(), members
 
     def _header(self, definition: tree_sitter.Node, body: tree_sitter.Node) -> bytes:
         """The lines from a definition's first line to the line where its body opens."""
