@@ -174,4 +174,6 @@ def _comment_rows(
 
 def bad_indentation(data: bytes) -> bool:
     """Whether a line's indentation holds a tab or form feed (tree-sitter reads those)."""
+    if b"\t" not in data and b"\f" not in data:
+        return False
     return _BAD_INDENT.search(data) is not None
