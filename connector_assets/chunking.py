@@ -3,8 +3,10 @@
 Code in Python, TypeScript (TSX included) and JavaScript is split at its top-level
 definitions as tree-sitter parses them; a class (interface, enum, namespace, object
 literal) over the budget is split at its members, with its header line repeated as
-context. Other code splits at blank-line blocks, markdown at headings (an oversized
-section at its paragraphs), prose at paragraphs. A unit that still does not fit is cut
+context. Python is not parsed: `python_definitions` scans it for the same statements a
+clean parse gives, several times faster, and tree-sitter reads only what it refuses.
+Other code splits at blank-line blocks, markdown at headings (an oversized section at
+its paragraphs), prose at paragraphs. A unit that still does not fit is cut
 into overlapping windows: at sentences or lines, and at a byte position only as a last
 resort.
 
@@ -418,12 +420,7 @@ class _Chunker:
                 symbol = prefix + name if name is not None else fallback
                 units.append(_Unit(line_start, end, symbol, node))
             last_row = max(last_row, node.end_point.row)
-        if not units:
-            return [_Unit(start, self._rstrip(start, end))]
-        units[0].start = start
-        for unit in units:
-            unit.end = self._rstrip(unit.start, unit.end)
-        return [unit for unit in units if unit.end > unit.start]
+        return self._cover(units, start, end)
 
     def _statement_units(
         self,
@@ -449,6 +446,10 @@ class _Chunker:
                     units[-1].end = child.start
                 units.append(_Unit(child.start, end, symbol, statement=child))
             last_end = max(last_end, child.end)
+        return self._cover(units, start, end)
+
+    def _cover(self, units: list[_Unit], start: int, end: int) -> list[_Unit]:
+        """`units` stretched to cover [start, end), trimmed of trailing blank space."""
         if not units:
             return [_Unit(start, self._rstrip(start, end))]
         units[0].start = start

@@ -54,24 +54,24 @@ def _statement_pattern(indent: bytes) -> re.Pattern[bytes]:
     """One statement at exactly `indent`: its decorators, its lines, and what follows.
 
     `lead` is blank and comment lines before it (only the block's first statement has
-    them); `trail` is blank and comment lines after its last line of code.
+    them); `trail` is blank and comment lines after its last line of code; `name` is
+    what a `def` or `class` (`is_class`) defines.
     """
     ind = re.escape(indent)
-    code_in_tail = ind + rb"(?:[ \t]" + _REST + rb"|" + _CLAUSE + _REST + rb")"
+    # Lines of the statement after its first: deeper ones, and its else/except clauses.
+    more_code = ind + rb"(?:[ \t]" + _REST + rb"|" + _CLAUSE + _REST + rb")"
     return re.compile(
         rb"(?P<lead>(?:" + _BLANK_OR_COMMENT + rb")*+)"
         rb"(?P<decorators>(?:" + ind + rb"@" + _REST + rb"(?:" + _BLANK_OR_COMMENT + rb")*+)*+)"
-        rb"(?P<head>" + ind + rb"(?!" + _CLAUSE + rb")(?=[^\s#])" + _REST + rb")"
-        rb"(?:(?:" + _BLANK_OR_COMMENT + rb")*+" + code_in_tail + rb")*+"
+        rb"(?P<head>" + ind + rb"(?!" + _CLAUSE + rb")(?=[^\s#])"
+        rb"(?:(?:(?P<is_class>class)|(?:async[ \t]++)?def)[ \t]++"
+        rb"(?P<name>[A-Za-z_\x80-\xff][\w\x80-\xff]*+))?" + _REST + rb")"
+        rb"(?:(?:" + _BLANK_OR_COMMENT + rb")*+" + more_code + rb")*+"
         rb"(?P<trail>(?:" + _BLANK_OR_COMMENT + rb")*+)",
         re.DOTALL,
     )
 
 
-_DEFINITION = re.compile(
-    rb"[ \t]*+(?:(?P<class>class)|(?:async[ \t]++)?def)[ \t]++"
-    rb"(?P<name>[A-Za-z_\x80-\xff][\w\x80-\xff]*+)"
-)
 # The indentation of the first line of code (a block's body when it is deeper).
 BODY_INDENT = re.compile(rb"(?:[ \t\f\r]*+(?:#[^\n]*+)?\n)*+([ \t]*+)[^\s#]")
 _COMMENT_LINE = re.compile(rb"[ \t\f\r]*+#[^\n]*+\n|[ \t\f\r]*+\n")
@@ -115,10 +115,10 @@ def statements(data: bytes, start: int, end: int, indent: bytes) -> list[Stateme
         trail = match.span("trail")
         first = decorators[0] if decorators[1] > decorators[0] else head[0]
         child = Statement(start=first, end=trail[0], comment=False)
-        definition = _DEFINITION.match(data, head[0])
-        if definition is not None:
-            child.name = definition["name"].decode("utf-8", "surrogatepass")
-            if definition["class"] is not None:
+        name = match["name"]
+        if name is not None:
+            child.name = name.decode("utf-8", "surrogatepass")
+            if match["is_class"] is not None:
                 child.is_class = True
                 child.line_start = head[0]
                 child.header_end = head[1] - 1
