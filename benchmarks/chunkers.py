@@ -22,8 +22,8 @@ Chunkers (same chunk size = max_tokens * BYTES_PER_TOKEN characters for the peer
 - chonkie: `RecursiveChunker` with its character tokenizer (it has no overlap).
 - tree-sitter parse: parsing the code alone, what splitting at real definitions cost
   when the chunker parsed Python; not a chunker.
-- python scan: `python_definitions.statements` over each file's top level alone, the
-  part of our chunker that finds Python's definitions; not a chunker.
+- python scan: `python_definitions.statements` alone (statements of each file and of its
+  classes), the part of our chunker that finds Python's definitions; not a chunker.
 
 Units: our budget is `max_tokens` estimated tokens of BYTES_PER_TOKEN UTF-8 bytes each,
 counted from byte offsets with no tokenizer, and the peers count characters with no
@@ -196,7 +196,7 @@ def run(
 
     def scan_only(document: Document) -> list[str]:
         data = document.text.encode("utf-8", "surrogatepass") + b"\n"
-        statements(data, 0, len(data), b"")
+        statements(data, 0, len(data))
         return []
 
     rows: list[dict[str, Any]] = []

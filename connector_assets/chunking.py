@@ -352,15 +352,11 @@ class _Chunker:
         scan = self.data if self.data.endswith(b"\n") else self.data + b"\n"
         if python_definitions.bad_indentation(scan):
             return False
-        children = python_definitions.statements(scan, 0, len(scan), b"")
+        children = python_definitions.statements(scan, 0, len(scan))
         if children is None:
             return False
-
-        def split(unit: _Unit, context: _Context) -> None:
-            self._split_class(unit, context, scan=scan, split=split)
-
         units = self._statement_units(children, start=0, end=len(self.data), prefix="")
-        self._pack_and_emit(units, kind=KIND_DEFINITION, split=split)
+        self._pack_and_emit(units, kind=KIND_DEFINITION, split=self._split_class)
         return True
 
     def emit_whole(self, *, kind: str) -> None:
@@ -641,49 +637,35 @@ class _Chunker:
             context=_Context(context.first, header),
         )
 
-    def _split_class(
-        self, unit: _Unit, context: _Context, *, scan: bytes, split: _Splitter
-    ) -> None:
-        """`_split_code` for a scanned Python unit: a class at its members, else windows."""
-        found = self._class_members(unit, scan)
-        if found is None:
-            self._window_lines(unit, context)
-            return
-        header, members = found
-        header = context.rest + header + b"\n"
-        if len(members) < 2 or len(header) > self.budget // 2:
-            self._window_lines(unit, context)
-            return
-        self._pack_and_emit(
-            members, kind=KIND_DEFINITION, split=split, context=_Context(context.first, header)
-        )
-
-    def _class_members(self, unit: _Unit, scan: bytes) -> tuple[bytes, list[_Unit]] | None:
-        """A scanned class's header and member units; None when it has under two members.
+    def _split_class(self, unit: _Unit, context: _Context) -> None:
+        """`_split_code` for a scanned Python unit: a class at its members, else windows.
 
         The header runs through the body's leading comments, which tree-sitter leaves
         outside the body.
         """
         statement = unit.statement
-        if statement is None or not statement.is_class:
-            return None
-        body = statement.header_end + 1
-        indent = python_definitions.BODY_INDENT.match(scan, body, unit.end)
-        line = scan[statement.line_start : statement.header_end]
-        if indent is None or len(indent[1]) <= len(line) - len(line.lstrip(b" \t")):
-            return None  # the body shares the header's line
-        line_end = scan.index(b"\n", unit.end) + 1
-        children = python_definitions.statements(scan, body, line_end, indent[1])
-        if children is None or len(children) < 2:
-            return None
-        members = self._statement_units(
-            children,
-            start=unit.start,
-            end=unit.end,
-            prefix=f"{unit.symbol}." if unit.symbol else "",
-            fallback=unit.symbol,
+        members: list[_Unit] = []
+        header = b""
+        if statement is not None and statement.members is not None:
+            header = self.data[statement.line_start : statement.header_end].rstrip()
+            header = context.rest + header + b"\n"
+            if len(statement.members) >= 2:
+                members = self._statement_units(
+                    statement.members,
+                    start=unit.start,
+                    end=unit.end,
+                    prefix=f"{unit.symbol}." if unit.symbol else "",
+                    fallback=unit.symbol,
+                )
+        if len(members) < 2 or len(header) > self.budget // 2:
+            self._window_lines(unit, context)
+            return
+        self._pack_and_emit(
+            members,
+            kind=KIND_DEFINITION,
+            split=self._split_class,
+            context=_Context(context.first, header),
         )
-        return scan[statement.line_start : indent.start(1)].rstrip(), members
 
     def _header(self, definition: tree_sitter.Node, body: tree_sitter.Node) -> bytes:
         """The lines from a definition's first line to the line where its body opens."""

@@ -59,9 +59,9 @@ def _starts(children: list[Statement] | None) -> list[tuple[int, bool, str | Non
     return [(child.start, child.comment, child.name) for child in children]
 
 
-def _scan(source: str, indent: str = "") -> list[Statement] | None:
+def _scan(source: str) -> list[Statement] | None:
     data = source.encode()
-    return statements(data, 0, len(data), indent.encode())
+    return statements(data, 0, len(data))
 
 
 def _parsed_chunks(data: bytes, settings: ChunkSettings = SETTINGS) -> list[chunking.Chunk]:
@@ -86,7 +86,7 @@ def test_stdlib_modules_split_as_tree_sitter_splits_them() -> None:
             for unit in chunker._node_units(root.named_children, start=0, end=len(data), prefix="")
         ]
         scan = data if data.endswith(b"\n") else data + b"\n"
-        children = statements(scan, 0, len(scan), b"")
+        children = statements(scan, 0, len(scan))
         assert children is not None, path
         scanned = [
             (unit.start, unit.end, unit.symbol)
@@ -174,8 +174,9 @@ def test_comments_go_where_tree_sitter_puts_them() -> None:
         (source.index("def h"), False, "h"),
     ]
     data = source.encode()
-    body = data.index(b"    # leading")
-    members = statements(data, body, data.index(b"# module"), b"    ")
+    scanned = _scan(source)
+    assert scanned is not None
+    members = scanned[1].members
     assert _starts(members) == [
         (data.index(b"    x = 1"), False, None),
         (data.index(b"    def f"), False, "f"),
