@@ -1,17 +1,17 @@
 """Statement boundaries of Python source found by one regular-expression pass.
 
-`statements` lists the children a clean tree-sitter parse gives one block (the module,
-or a class body) as line-aligned rows: each statement's first line (decorators
-included), and each comment line that belongs to that block, with the name and kind a
-definition introduces. It skips string literals (every prefix, single and triple quotes;
+`statements` lists the children a clean tree-sitter parse gives the module, and each
+class's `members` those of its body, as line-aligned rows: each statement's first line
+(decorators included) and each comment line that belongs to that block, with the name
+a `def` or `class` introduces. String literals (every prefix, single and triple quotes;
 f-strings as 3.11 writes them), comments, bracketed spans across lines and backslash
-continuations, all inside the compiled pattern, so Python code runs once per statement
-of the block, not per token. Comments follow tree-sitter's placement: a comment belongs
-to the block of the next statement, except between decorators and their definition.
+continuations are skipped inside the compiled patterns, so Python code runs once per
+statement, not per token or line. Comments go where tree-sitter's indentation scanner
+puts them (`_comment_rows`); a class body's leading comments are not its members.
 
 It returns None when the text does not scan cleanly (an unterminated string, unbalanced
-or too deeply nested brackets, a stray backslash or closing bracket, a tab or form feed
-in indentation): the caller then parses with tree-sitter.
+or too deeply nested brackets, a stray backslash or closing bracket): the caller then
+parses with tree-sitter, as it does when `bad_indentation` finds a tab or form feed.
 """
 
 from __future__ import annotations
