@@ -20,8 +20,10 @@ Chunkers (same chunk size = max_tokens * BYTES_PER_TOKEN characters for the peer
 - langchain: `RecursiveCharacterTextSplitter.from_language(Language.PYTHON)` for code, the
   plain `RecursiveCharacterTextSplitter` for prose, with the same overlap.
 - chonkie: `RecursiveChunker` with its character tokenizer (it has no overlap).
-- tree-sitter parse: parsing the code alone, the floor under any chunker that splits at
-  real definitions with tree-sitter; not a chunker.
+- tree-sitter parse: parsing the code alone, what splitting at real definitions cost
+  when the chunker parsed Python; not a chunker.
+- python scan: `python_definitions.statements` alone (statements of each file and of its
+  classes), the part of our chunker that finds Python's definitions; not a chunker.
 
 Units: our budget is `max_tokens` estimated tokens of BYTES_PER_TOKEN UTF-8 bytes each,
 counted from byte offsets with no tokenizer, and the peers count characters with no
@@ -48,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from connector_assets.chunking import BYTES_PER_TOKEN, ChunkSettings, chunk_text
+from connector_assets.python_definitions import statements
 
 SKIPPED_DIRS = frozenset({"site-packages", "__pycache__"})
 PROSE_SUFFIXES = {".md": "markdown", ".rst": "restructuredtext", ".txt": "text"}
@@ -191,6 +194,11 @@ def run(
         parser.parse(document.text.encode("utf-8", "surrogatepass"))
         return []
 
+    def scan_only(document: Document) -> list[str]:
+        data = document.text.encode("utf-8", "surrogatepass") + b"\n"
+        statements(data, 0, len(data))
+        return []
+
     rows: list[dict[str, Any]] = []
     for name, documents, chunkers in (
         (
@@ -201,6 +209,7 @@ def run(
                 ("langchain", lambda d: langchain_code.split_text(d.text)),
                 ("chonkie", chonkie_split),
                 ("tree-sitter parse", parse_only),
+                ("python scan", scan_only),
             ],
         ),
         (

@@ -1,0 +1,204 @@
+"""The Python statement scanner: tricky source, and agreement with tree-sitter on the stdlib.
+
+The chunker splits Python at the statements `python_definitions.statements` finds and
+parses with tree-sitter only when the scanner cannot be sure. Over real stdlib modules
+the scanner must give the units and chunks a clean tree-sitter parse gives.
+"""
+
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from connector_assets import chunking
+from connector_assets.chunking import ChunkSettings, chunk_text
+from connector_assets.python_definitions import Statement, bad_indentation, statements
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+# Varied modules: tricky strings (tokenize, f-strings, string literals, a 750 kB dict of
+# docs), comment-heavy classes, decorators, nested classes, async code, odd grammar.
+MODULES = (
+    "tokenize.py",
+    "textwrap.py",
+    "test/test_fstring.py",
+    "test/test_string_literals.py",
+    "test/test_grammar.py",
+    "shlex.py",
+    "pydoc_data/topics.py",
+    "typing.py",
+    "_pyio.py",
+    "aifc.py",
+    "unittest/async_case.py",
+    "email/charset.py",
+    "email/_header_value_parser.py",
+    "asyncio/tasks.py",
+    "collections/__init__.py",
+    "dataclasses.py",
+    "enum.py",
+    "functools.py",
+    "argparse.py",
+    "keyword.py",
+    "json/decoder.py",
+    "re/_parser.py",
+    "string.py",
+    "test/test_keywordonlyarg.py",
+    "difflib.py",
+    "lib2to3/pgen2/tokenize.py",
+    "concurrent/futures/thread.py",
+    "dbm/dumb.py",
+    "urllib/request.py",
+    "test/test_unparse.py",
+)
+SETTINGS = ChunkSettings()
+
+
+def _starts(children: list[Statement] | None) -> list[tuple[int, bool, str | None]]:
+    assert children is not None
+    return [(child.start, child.comment, child.name) for child in children]
+
+
+def _scan(source: str) -> list[Statement] | None:
+    data = source.encode()
+    return statements(data, 0, len(data))
+
+
+def _parsed_chunks(data: bytes, settings: ChunkSettings = SETTINGS) -> list[chunking.Chunk]:
+    """The chunks of the tree-sitter path, which the scanner stands in for."""
+    root = chunking._parse(data, "python")
+    assert root is not None, "tree-sitter found a syntax error"
+    parsed = chunking._Chunker(data, settings)
+    parsed.code(root)
+    return parsed.chunks
+
+
+def test_stdlib_modules_split_as_tree_sitter_splits_them() -> None:
+    present = [STDLIB / name for name in MODULES if (STDLIB / name).is_file()]
+    assert len(present) >= 25, f"stdlib at {STDLIB} lacks most of the sample"
+    for path in present:
+        data = path.read_bytes().decode("utf-8", "replace").encode("utf-8", "surrogatepass")
+        chunker = chunking._Chunker(data, SETTINGS)
+        root = chunking._parse(data, "python")
+        assert root is not None, path
+        parsed = [
+            (unit.start, unit.end, unit.symbol)
+            for unit in chunker._node_units(root.named_children, start=0, end=len(data), prefix="")
+        ]
+        scan = data if data.endswith(b"\n") else data + b"\n"
+        children = statements(scan, 0, len(scan))
+        assert children is not None, path
+        scanned = [
+            (unit.start, unit.end, unit.symbol)
+            for unit in chunker._statement_units(children, start=0, end=len(data), prefix="")
+        ]
+        assert scanned == parsed, path
+        assert chunk_text(data.decode(), language="python", settings=SETTINGS) == (
+            _parsed_chunks(data)
+        ), path
+
+
+def test_a_definition_inside_a_string_is_no_statement() -> None:
+    source = (
+        'x = """\ndef fake():\n    pass\n"""\n'
+        "y = '''\nclass Fake:\n'''\n"
+        "def real():\n    pass\n"
+    )
+    assert _starts(_scan(source)) == [
+        (0, False, None),
+        (source.index("y ="), False, None),
+        (source.index("def real"), False, "real"),
+    ]
+
+
+def test_brackets_across_lines_hold_one_statement() -> None:
+    source = (
+        "x = call(\n[1,\n{2: (3,\ndef_)}],\n# not a statement\nclass_=4,\n)\n"
+        "class Real:\n    pass\n"
+    )
+    assert _starts(_scan(source)) == [(0, False, None), (source.index("class Real"), False, "Real")]
+
+
+def test_decorators_and_comments_between_them_belong_to_the_definition() -> None:
+    source = "@first\n@second(\n    1)\n# about f\n\nasync def f():\n    pass\n"
+    assert _starts(_scan(source)) == [(0, False, "f")]
+
+
+def test_f_strings_with_nested_quotes_and_prefixes() -> None:
+    source = (
+        "a = f\"{d['def x']!r:>{width}}\"\n"
+        "b = rb'\\'class Y'\n"
+        "c = F'''{\"def z\"}\n"
+        "def inside(): '''\n"
+        'd = Rb"""\\"""" # """\n'
+        "def last():\n    pass\n"
+    )
+    found = _starts(_scan(source))
+    assert [name for _, _, name in found] == [None, None, None, None, "last"]
+
+
+def test_backslash_continuations_join_lines() -> None:
+    source = "assert x, \\\n'class Z'\ns = 'abc\\\ndef g(): pass'\ndef h():\n    pass\n"
+    assert [name for _, _, name in _starts(_scan(source))] == [None, None, "h"]
+
+
+def test_clauses_continue_their_statement() -> None:
+    source = (
+        "try:\n    a()\nexcept E:\n    pass\nelse:\n    b()\nfinally:\n    c()\n"
+        "if x:\n    pass\nelif y:\n    pass\n"
+    )
+    assert _starts(_scan(source)) == [(0, False, None), (source.index("if x"), False, None)]
+
+
+def test_comments_go_where_tree_sitter_puts_them() -> None:
+    source = (
+        "# header\n"
+        "class A:\n"
+        "    # leading: outside the body\n"
+        "    x = 1\n"
+        "    def f(self):\n"
+        "        return 1\n"
+        "        # in f's body\n"
+        "    # A's member\n"
+        "    def g(self):\n"
+        "        pass\n"
+        "# module level\n"
+        "def h():\n"
+        "    pass\n"
+    )
+    top = _starts(_scan(source))
+    assert top == [
+        (0, True, None),
+        (source.index("class A"), False, "A"),
+        (source.index("# module"), True, None),
+        (source.index("def h"), False, "h"),
+    ]
+    data = source.encode()
+    scanned = _scan(source)
+    assert scanned is not None
+    members = scanned[1].members
+    assert _starts(members) == [
+        (data.index(b"    x = 1"), False, None),
+        (data.index(b"    def f"), False, "f"),
+        (data.index(b"    # A's"), True, None),
+        (data.index(b"    def g"), False, "g"),
+    ]
+    assert members is not None
+    assert members[1].end == data.index(b"    # A's")  # f's trailing comment is f's
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["x = 'unterminated\ndef f(): pass\n", "x = (1,\n", "x = 1)\n", "x = 1 \\ 2\n"],
+)
+def test_source_that_does_not_scan_is_refused(source: str) -> None:
+    assert _scan(source) is None
+
+
+def test_refused_or_tab_indented_source_falls_back_to_tree_sitter() -> None:
+    body = "".join(f"def f{n}(x):\n\treturn x + {n} * {'y' * 40!r}\n\n\n" for n in range(40))
+    assert bad_indentation(body.encode())
+    settings = ChunkSettings(max_tokens=64, overlap_tokens=8)
+    chunks = chunk_text(body, language="python", settings=settings)
+    assert chunks == _parsed_chunks(body.encode(), settings)
+    assert all(chunk.symbol and chunk.symbol.startswith("f") for chunk in chunks)
