@@ -85,6 +85,10 @@ class EgressPolicy:
         Raises:
             EgressRefused: Some address of the host is refused, or it does not resolve.
         """
+        return self.resolve_all(host, port)[0]
+
+    def resolve_all(self, host: str, port: int) -> list[IPAddress]:
+        """Every address of `host`, each checked (see `resolve`)."""
         addresses = _addresses(host, port)
         for address in addresses:
             reason = self.refusal(address)
@@ -93,7 +97,7 @@ class EgressPolicy:
                     f"refusing to connect to {host}: it resolves to {reason} ({address})",
                     details={"host": host, "address": str(address)},
                 )
-        return addresses[0]
+        return addresses
 
 
 class GuardedTransport(httpx.HTTPTransport):

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from resources.connectors.base import (
     JSON_SCHEMA_DIALECT,
@@ -27,7 +28,9 @@ from resources.connectors.base import (
     Fetched,
     SourceUnavailable,
 )
+from resources.connectors.egress import EgressPolicy, IPAddress
 from resources.connectors.globs import PATH_FILTER_PROPERTIES, PathFilter
+from resources.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +94,8 @@ SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s]+@")
 # `host:path` and `user@host:path` (scp syntax): a colon before any slash.
 SCP_LIKE_RE = re.compile(r"^[^/]+:")
+# Remotes git reaches over the network, and their default ports.
+NETWORK_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
 BRANCH_RE = (
     r"^(?!-)(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*[/.]$)(?!.*\.lock$)(?!.*/\.)(?!\.)"
     r"[^\x00-\x20\x7f~^:?*\[\\]+$"
@@ -274,10 +279,33 @@ class GitConnector(BaseConnector):
         """Stop the cat-file process, if any."""
         self._stop_batch()
 
+    def _pinned(self) -> list[str]:
+        """Git options that hold a network remote to the egress policy, checked just now.
+
+        Every address of the remote's host is checked (`EgressRefused` if one is refused).
+        Over HTTP(S) git's requests then go to those very addresses (curl's resolve list;
+        TLS still verifies the name) and follow no redirect, which would reach a host
+        nobody checked. ssh and git:// remotes are checked but connect by name.
+        """
+        remote = _network_remote(self.url)
+        if remote is None:
+            return []  # a local path or file:// URL
+        scheme, host, port = remote
+        addresses = EgressPolicy.from_settings(get_settings()).resolve_all(host, port)
+        if scheme not in ("http", "https"):
+            return []
+        listed = ",".join(_curl_address(address) for address in addresses)
+        return [
+            "-c",
+            f"http.curloptResolve={host}:{port}:{listed}",
+            "-c",
+            "http.followRedirects=false",
+        ]
+
     def _ls_remote(self) -> dict[str, str]:
         patterns = ["HEAD"] + ([f"{BRANCH_PREFIX}{self.branch}"] if self.branch else [])
         result = self._git(
-            ["ls-remote", "--symref", "--", self.url, *patterns],
+            [*self._pinned(), "ls-remote", "--symref", "--", self.url, *patterns],
             what=f"git ls-remote {self.safe_url}",
             timeout=LS_REMOTE_TIMEOUT_S,
             failure=SourceUnavailable,
@@ -335,6 +363,7 @@ class GitConnector(BaseConnector):
         try:
             self._git(
                 [
+                    *self._pinned(),
                     "fetch",
                     "--depth=1",
                     "--no-tags",
@@ -651,6 +680,28 @@ class GitConnector(BaseConnector):
                 transient=any(marker in stderr.lower() for marker in TRANSIENT_MARKERS),
             )
         return result
+
+
+def _network_remote(url: str) -> tuple[str, str, int] | None:
+    """The scheme, host and port of a remote git reaches over the network, else None."""
+    if "://" in url:
+        parts = urlsplit(url)
+        try:
+            scheme, host, port = parts.scheme, parts.hostname, parts.port
+        except ValueError as error:  # a port that is not a number
+            raise ConnectorError(f"{redact(url)} has an invalid port") from error
+    elif SCP_LIKE_RE.match(url) and "::" not in url:  # user@host:path (not transport::address)
+        scheme, host, port = "ssh", url.split(":", 1)[0].rpartition("@")[2], None
+    else:
+        return None
+    if scheme not in NETWORK_PORTS or not host:
+        return None
+    return scheme, host, port or NETWORK_PORTS[scheme]
+
+
+def _curl_address(address: IPAddress) -> str:
+    """An address as curl's resolve list writes it (IPv6 in brackets)."""
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def _git_env(environ: Mapping[str, str]) -> dict[str, str]:
