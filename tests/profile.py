@@ -70,12 +70,10 @@ def profile_name() -> str:
     return name
 
 
-def production_only() -> pytest.MarkDecorator:
-    """Skip a test that builds production's set-up itself outside the production pass, so
-    `make test` runs it once."""
-    return pytest.mark.skipif(
-        profile_name() != PRODUCTION, reason="runs in the production profile's pass"
-    )
+def only_in(profile: str) -> pytest.MarkDecorator:
+    """Skip a test outside `profile`'s pass of `make test`: one that builds production's
+    set-up itself (run once, not twice), or one about the embedded defaults."""
+    return pytest.mark.skipif(profile_name() != profile, reason=f"runs in the {profile} pass")
 
 
 def libpq(url: str) -> str:

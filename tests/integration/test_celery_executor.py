@@ -26,10 +26,10 @@ from resources.run_tags import SOURCE_TAG
 from resources.settings import get_settings
 from resources.store import jobs
 from resources.store.models import JobStatus, SyncType
-from tests.profile import process_env, production_only
+from tests.profile import PRODUCTION, only_in, process_env
 from tests.runs import local_source, queue_sync, sync_source, table
 
-pytestmark = [pytest.mark.slow, production_only()]
+pytestmark = [pytest.mark.slow, only_in(PRODUCTION)]
 
 BIN = Path(sys.executable).parent
 BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"

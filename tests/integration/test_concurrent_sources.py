@@ -24,9 +24,9 @@ from dagster._core.scheduler.instigation import TickStatus
 
 from resources.run_tags import SOURCE_TAG
 from tests.api.conftest import ApiServer, create_local_source, notes_folder, run_stack
-from tests.profile import PRODUCTION, PostgresDatabases, Profile, S3Server, production_only
+from tests.profile import PRODUCTION, PostgresDatabases, Profile, S3Server, only_in
 
-pytestmark = [pytest.mark.slow, production_only()]
+pytestmark = [pytest.mark.slow, only_in(PRODUCTION)]
 
 SOURCES = 20
 RESYNCED = 5  # sources synced a second time, each while its first run is on

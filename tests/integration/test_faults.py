@@ -46,12 +46,12 @@ from tests.profile import (
     PostgresDatabases,
     Profile,
     S3Server,
-    production_only,
+    only_in,
 )
 from tests.runs import table
 from tests.tcp_gate import running_gate
 
-pytestmark = [pytest.mark.slow, production_only()]
+pytestmark = [pytest.mark.slow, only_in(PRODUCTION)]
 
 DEADLINE_S = 240
 POLL_S = 0.2

@@ -1,4 +1,7 @@
-"""`headwater up` on a fresh home: API, Dagster UI and daemon, with the demo source synced."""
+"""`headwater up` on a fresh home: API, Dagster UI and daemon, with the demo source synced.
+
+This is `make run` on the embedded defaults; production's start-up has its own tests
+(`test_production_mode.py`)."""
 
 from __future__ import annotations
 
@@ -13,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.profile import free_port, process_env
+from tests.profile import EMBEDDED, free_port, only_in, process_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, only_in(EMBEDDED)]
 
 DEADLINE_S = 240
 ASSETS_QUERY = """
