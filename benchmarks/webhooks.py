@@ -545,7 +545,7 @@ def soak(*, rate_per_min: float, minutes: int, workers: int, sources: int) -> di
                 minutes_report.append(snapshot)
                 sys.stderr.write(json.dumps(snapshot) + "\n")
 
-        async def load() -> Ingress:
+        async def offer_deliveries() -> Ingress:
             sampler = asyncio.create_task(sample_each_minute())
             ingress = await deliver(
                 served.url,
@@ -556,7 +556,7 @@ def soak(*, rate_per_min: float, minutes: int, workers: int, sources: int) -> di
             await sampler
             return ingress
 
-        ingress = asyncio.run(load())
+        ingress = asyncio.run(offer_deliveries())
         for snapshot in minutes_report:
             due = [
                 s
