@@ -73,7 +73,10 @@ def profile_name() -> str:
 def only_in(profile: str) -> pytest.MarkDecorator:
     """Skip a test outside `profile`'s pass of `make test`: one that builds production's
     set-up itself (run once, not twice), or one about the embedded defaults."""
-    return pytest.mark.skipif(profile_name() != profile, reason=f"runs in the {profile} pass")
+    return pytest.mark.skipif(
+        profile_name() != profile,
+        reason=f"runs in make test's {profile} pass ({PROFILE_VARIABLE}={profile})",
+    )
 
 
 def libpq(url: str) -> str:
