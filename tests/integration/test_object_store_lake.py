@@ -19,10 +19,18 @@ import pytest
 
 from resources.lake import Lake
 from tests.api.conftest import ApiServer, create_local_source, notes_folder, run_server, server_env
-from tests.profile import PRODUCTION, PostgresDatabases, Profile, S3Server, lake_objects
+from tests.profile import (
+    PRODUCTION,
+    PostgresDatabases,
+    Profile,
+    S3Server,
+    lake_objects,
+    only_in,
+)
 from tests.tcp_gate import running_gate
 
-pytestmark = pytest.mark.slow
+# It builds production's set-up itself: once, in the production pass.
+pytestmark = [pytest.mark.slow, only_in(PRODUCTION)]
 
 HEADWATER = str(Path(sys.executable).parent / "headwater")
 KILL_DEADLINE_S = 120

@@ -15,8 +15,10 @@ from cryptography.fernet import Fernet
 from resources.dagster_home import PROJECT_ROOT, WORKSPACE_YAML
 from resources.instance_config import DEPLOY_INSTANCE_YAML
 from tests.api.conftest import run_server
+from tests.profile import PRODUCTION, only_in
 
-pytestmark = pytest.mark.slow
+# Each test makes its own environment, whatever the profile: once, in the production pass.
+pytestmark = [pytest.mark.slow, only_in(PRODUCTION)]
 
 BIN = Path(sys.executable).parent
 PROBLEMS = (
