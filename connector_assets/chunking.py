@@ -24,8 +24,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import tree_sitter
 import tree_sitter_javascript
@@ -284,7 +283,6 @@ _WHITESPACE = b" \t\n\r\f\v"
 # spacing 1 gave 1.5 and 6 with 6% fewer chunks overall, spacing 3 gave 1.1 and 3 with
 # 6% more.
 _ANCHOR_SPACING = 2
-_PLUS_ONE = (1).__add__
 _TEXT = re.compile(rb"[^ \t\n\r\f\v]")
 _BLANK_LINES = re.compile(rb"\n(?:[ \t\r\f\v]*\n)+")
 # A sentence ends at . ! ? (after closing quotes/brackets) followed by whitespace, or at
@@ -713,20 +711,16 @@ class _Chunker:
             self._window_prose(paragraphs[0], context)
 
     def _window_lines(self, unit: _Unit, context: _Context) -> None:
-        self._windows(unit, context, levels=(self._line_ends(unit.start, unit.end),))
+        self._windows(unit, context, levels=(_Lines(self.data, unit.start, unit.end),))
 
     def _window_prose(self, unit: _Unit, context: _Context) -> None:
         data = self.data
         sentences = [m.end() for m in _SENTENCE_END.finditer(data, unit.start, unit.end)]
-        self._windows(unit, context, levels=(sentences, self._line_ends(unit.start, unit.end)))
+        self._windows(
+            unit, context, levels=(_Points(sentences), _Lines(data, unit.start, unit.end))
+        )
 
-    def _line_ends(self, start: int, end: int) -> list[int]:
-        """The offsets right after each newline in [start, end), counted in C."""
-        lines = self.data[start:end].split(b"\n")
-        del lines[-1]
-        return list(accumulate(map(_PLUS_ONE, map(len, lines)), initial=start))[1:]
-
-    def _windows(self, unit: _Unit, context: _Context, *, levels: Sequence[list[int]]) -> None:
+    def _windows(self, unit: _Unit, context: _Context, *, levels: Sequence[_Cuts]) -> None:
         """Overlapping windows over `unit`, cut at the first level with a cut point that fits.
 
         `levels` are ascending cut offsets, preferred first (sentences, then lines); the
@@ -756,13 +750,11 @@ class _Chunker:
             share = end - pos - overlap
             target = pos + overlap + -(-share // -(-share // stride))
             cut = -1
-            points: list[int] | None = None
+            points: _Cuts | None = None
             for level in levels:
-                index = bisect_left(level, target)
-                if index == len(level) or level[index] > limit:
-                    index -= 1
-                if index >= 0 and level[index] > floor:
-                    cut, points = level[index], level
+                cut = level.near(target, limit)
+                if cut > floor:
+                    points = level
                     break
             if points is None:
                 cut = self._hard_cut(pos, limit, floor=floor)
@@ -778,7 +770,7 @@ class _Chunker:
             following = cut
             if overlap:
                 if points is not None:
-                    candidate = points[bisect_left(points, cut - overlap)]
+                    candidate = points.first_from(cut - overlap)
                     if pos < candidate < cut:
                         following = candidate
                 else:
@@ -854,6 +846,56 @@ class _Chunker:
                 symbol,
             )
         )
+
+
+class _Cuts(Protocol):
+    """Ascending cut points of one level (sentences, lines) inside a unit."""
+
+    def near(self, target: int, limit: int) -> int:
+        """The first point at or after `target` if it is at most `limit`, else the last
+        point before `target`; -1 when there is none."""
+        ...
+
+    def first_from(self, at: int) -> int:
+        """The first point at or after `at` (one exists: the caller passes a point's
+        offset or less)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Points:
+    """Cut points listed in advance."""
+
+    points: list[int]
+
+    def near(self, target: int, limit: int) -> int:
+        points = self.points
+        index = bisect_left(points, target)
+        if index == len(points) or points[index] > limit:
+            index -= 1
+        return points[index] if index >= 0 else -1
+
+    def first_from(self, at: int) -> int:
+        return self.points[bisect_left(self.points, at)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    """The offsets right after each newline in [start, end), found on demand in C."""
+
+    data: bytes
+    start: int
+    end: int
+
+    def near(self, target: int, limit: int) -> int:
+        newline = self.data.find(b"\n", target - 1, self.end)
+        if newline != -1 and newline < limit:
+            return newline + 1
+        newline = self.data.rfind(b"\n", self.start, target - 1)
+        return newline + 1 if newline != -1 else -1
+
+    def first_from(self, at: int) -> int:
+        return self.data.find(b"\n", max(at - 1, self.start), self.end) + 1
 
 
 def _is_anchor(content: memoryview, *, budget: int) -> bool:
