@@ -49,14 +49,14 @@ _BLANK_OR_COMMENT = rb"[ \t\f\r]*+(?:#[^\n]*+)?\n"
 _CLAUSE = rb"(?:else|elif|except|finally)\b"
 
 
-_NAME = rb"(?P<name>[A-Za-z_\x80-\xff][\w\x80-\xff]*+)"
+_IDENTIFIER = rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*+"
 
 
 def _start(indent: bytes) -> bytes:
-    """Blank and comment lines (`lead`), then decorators, then `indent`."""
+    """Blank and comment lines, then decorators, then `indent`."""
     ind = re.escape(indent)
     return (
-        rb"(?P<lead>(?:" + _BLANK_OR_COMMENT + rb")*+)"
+        rb"(?:" + _BLANK_OR_COMMENT + rb")*+"
         rb"(?P<decorators>(?:"
         + ind
         + rb"@"
@@ -68,33 +68,56 @@ def _start(indent: bytes) -> bytes:
     )
 
 
-@cache
-def _class_pattern(indent: bytes) -> re.Pattern[bytes]:
-    """A class at exactly `indent`, to the end of its header: its body is a block."""
-    return re.compile(_start(indent) + rb"(?P<head>class[ \t]++" + _NAME + _REST + rb")", re.DOTALL)
+def _body(group: bytes) -> bytes:
+    """The indentation of the next line of code, in `group`, matching nothing."""
+    return rb"(?:(?=(?:" + _BLANK_OR_COMMENT + rb")*+(?P<" + group + rb">[ \t]*+)[^\s#])|)"
 
 
 @cache
-def _statement_pattern(indent: bytes) -> re.Pattern[bytes]:
-    """Any other statement at exactly `indent`: its lines, and what follows them.
+def _pattern(indent: bytes) -> re.Pattern[bytes]:
+    """The next statement at exactly `indent`, one match per statement.
 
-    `trail` is blank and comment lines after its last line of code; `name` is what a
-    `def` defines.
+    A class (`class`, its name in `class_name`) stops at the end of its header line: its
+    body is a block of its own. Any other statement (`head`, `name` when it is a `def`)
+    takes its deeper lines and else/except clauses, then `trail`, the blank and comment
+    lines after its last line of code. `class_body`/`body` is the indentation of the
+    line of code after the header.
     """
     ind = re.escape(indent)
     # Lines of the statement after its first: deeper ones, and its else/except clauses.
     more_code = ind + rb"(?:[ \t]" + _REST + rb"|" + _CLAUSE + _REST + rb")"
     return re.compile(
-        _start(indent) + rb"(?P<head>(?!" + _CLAUSE + rb")(?=[^\s#])"
-        rb"(?:(?:async[ \t]++)?def[ \t]++" + _NAME + rb")?" + _REST + rb")"
-        rb"(?:(?:" + _BLANK_OR_COMMENT + rb")*+" + more_code + rb")*+"
-        rb"(?P<trail>(?:" + _BLANK_OR_COMMENT + rb")*+)",
+        _start(indent)
+        + rb"(?:(?P<cls>class[ \t]++(?P<class_name>"
+        + _IDENTIFIER
+        + rb")"
+        + _REST
+        + rb")"
+        + _body(b"class_body")
+        + rb"|(?P<head>(?!"
+        + _CLAUSE
+        + rb")(?=[^\s#])(?:(?:async[ \t]++)?def[ \t]++(?P<name>"
+        + _IDENTIFIER
+        + rb"))?"
+        + _REST
+        + rb")"
+        + _body(b"body")
+        + rb"(?:(?:"
+        + _BLANK_OR_COMMENT
+        + rb")*+"
+        + more_code
+        + rb")*+(?P<trail>(?:"
+        + _BLANK_OR_COMMENT
+        + rb")*+))",
         re.DOTALL,
     )
 
 
-# The indentation of the first line of code (a block's body when it is deeper).
-BODY_INDENT = re.compile(rb"(?:[ \t\f\r]*+(?:#[^\n]*+)?\n)*+([ \t]*+)[^\s#]")
+# Group numbers are the same at every indentation.
+(_DECORATORS, _CLASS, _CLASS_NAME, _CLASS_BODY, _HEAD, _DEF_NAME, _BODY, _TRAIL) = (
+    _pattern(b"").groupindex[group]
+    for group in ("decorators", "cls", "class_name", "class_body", "head", "name", "body", "trail")
+)
 _COMMENT_LINE = re.compile(rb"[ \t\f\r]*+#[^\n]*+\n|[ \t\f\r]*+\n")
 # A line of code (not blank, not a comment) indented with a tab or form feed.
 _BAD_INDENT = re.compile(rb"^[ ]*+[\t\f][ \t\f]*+[^\s#]", re.MULTILINE)
@@ -140,50 +163,51 @@ def _block(data: bytes, pos: int, end: int, indent: bytes) -> tuple[list[Stateme
     Comment lines before the first statement are the module's children, but not a
     class body's (tree-sitter leaves them outside it).
     """
-    classes, others = _class_pattern(indent), _statement_pattern(indent)
+    pattern = _pattern(indent)
     children: list[Statement] = []
     trail = (pos, pos)
     inner = -1
     child: Statement | None = None
     while pos < end:
-        match = classes.match(data, pos, end)
-        is_class = match is not None
+        match = pattern.match(data, pos, end)
         if match is None:
-            match = others.match(data, pos, end)
-            if match is None:
-                break
+            break
+        # One tuple of every group's span: cheaper than a method call per group.
+        spans = match.regs
         if child is not None and data.find(b"#", trail[0], trail[1]) != -1:
             child.end, _ = _comment_rows(data, trail, children, inner=inner, floor=-1)
-        if not indent:
-            _comment_rows(data, match.span("lead"), children, inner=-1, floor=-1)
-        decorators, (head_start, head_end) = match.span("decorators"), match.span("head")
-        head_start -= len(indent)
-        first = decorators[0] if decorators[1] > decorators[0] else head_start
-        child = Statement(start=first, end=head_end, comment=False)
+        # The decorators' span is empty when there are none: it starts the statement's lines.
+        first, line_start = spans[_DECORATORS]
+        if not indent and data.find(b"#", pos, first) != -1:
+            _comment_rows(data, (pos, first), children, inner=-1, floor=-1)
+        head_end = spans[_CLASS][1]
+        is_class = head_end != -1
+        name_span, body_span = spans[_CLASS_NAME], spans[_CLASS_BODY]
+        if not is_class:
+            head_end = spans[_HEAD][1]
+            name_span, body_span = spans[_DEF_NAME], spans[_BODY]
+        child = Statement(first, head_end, False)
         children.append(child)
-        name = match["name"]
-        if name is not None:
-            child.name = name.decode("utf-8", "surrogatepass")
-        body = BODY_INDENT.match(data, head_end, end)
-        body_indent = body[1] if body is not None else b""
-        deeper = len(body_indent) > len(indent)
+        if name_span[0] != -1:
+            child.name = data[name_span[0] : name_span[1]].decode("utf-8", "surrogatepass")
+        deeper = body_span[1] - body_span[0] > len(indent)
         if is_class:
             inner = -1
             pos = head_end
-            if deeper and body is not None:
-                found = _block(data, head_end, end, body_indent)
+            if deeper:
+                found = _block(data, head_end, end, data[body_span[0] : body_span[1]])
                 if found is None:
                     return None
                 child.members, pos = found
                 if child.members:
                     child.end = child.members[-1].end
-                child.line_start, child.header_end = head_start, body.start(1)
+                child.line_start, child.header_end = line_start, body_span[0]
             blank = _BLANK_OR_COMMENT_LINES.match(data, pos, end)
             trail = (pos, blank.end() if blank is not None else pos)
         else:
-            trail = match.span("trail")
+            trail = spans[_TRAIL]
             child.end = trail[0]
-            inner = len(body_indent) if deeper else -1
+            inner = body_span[1] - body_span[0] if deeper else -1
         pos = trail[1]
     if child is None:
         return children, pos

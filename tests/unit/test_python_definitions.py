@@ -119,6 +119,29 @@ def test_brackets_across_lines_hold_one_statement() -> None:
     assert _starts(_scan(source)) == [(0, False, None), (source.index("class Real"), False, "Real")]
 
 
+def test_only_a_class_keyword_opens_a_class_body() -> None:
+    source = (
+        "class_ = 1\nclassify(x)\nclass A: pass\n"
+        "class B(A):  # header\n    # leading\n    x = 1\n\n    def f(self):\n        return 2\n"
+    )
+    children = _scan(source)
+    assert _starts(children) == [
+        (0, False, None),
+        (source.index("classify"), False, None),
+        (source.index("class A"), False, "A"),
+        (source.index("class B"), False, "B"),
+    ]
+    assert children is not None and children[2].members is None
+    assert _starts(children[3].members) == [
+        (source.index("    x = 1"), False, None),
+        (source.index("    def f"), False, "f"),
+    ]
+    assert children[3].header_end == source.index("    x = 1")
+    assert chunk_text(
+        source, language="python", settings=ChunkSettings(max_tokens=12, overlap_tokens=2)
+    ) == (_parsed_chunks(source.encode(), ChunkSettings(max_tokens=12, overlap_tokens=2)))
+
+
 def test_decorators_and_comments_between_them_belong_to_the_definition() -> None:
     source = "@first\n@second(\n    1)\n# about f\n\nasync def f():\n    pass\n"
     assert _starts(_scan(source)) == [(0, False, "f")]
