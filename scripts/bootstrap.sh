@@ -10,6 +10,8 @@ command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 # The broker of the Celery executor's tests (started with `rabbitmq-server -detached`).
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
+# The ssh server of the git connector's egress tests (each test starts its own sshd).
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if ((${#need[@]})); then
   echo "Installing Debian packages: ${need[*]}"
   apt-get update -qq
@@ -23,3 +25,9 @@ fi
 # uv resolves and installs the same pinned set as pip, in seconds rather than minutes.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 .venv/bin/uv pip install --quiet --python .venv/bin/python -e '.[dev]'
+
+# Azurite, the Azure Storage emulator of the lake tests (they skip without it).
+azurite=3.37.0
+if command -v npm >/dev/null && ! grep -qs "\"version\": \"$azurite\"" .tools/azurite/node_modules/azurite/package.json; then
+  npm install --prefix .tools/azurite --no-audit --no-fund --loglevel=error "azurite@$azurite"
+fi

@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from resources.connectors.base import (
     JSON_SCHEMA_DIALECT,
@@ -89,6 +90,13 @@ TRANSIENT_MARKERS = (
     "network is unreachable",
 )
 
+# What git adds to ssh's own reason when an ssh connection fails.
+SSH_CATCH_ALL = (
+    "fatal: could not read from remote repository",
+    "please make sure you have the correct access rights",
+    "and the repository exists",
+)
+
 SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 # Greedy up to the last `@` before the host, so a raw `@` inside a password goes too.
 USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s]+@")
@@ -153,6 +161,15 @@ class GitResult:
     returncode: int
     stdout: bytes
     stderr: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Pin:
+    """How one git command reaches the remote at the addresses the egress policy checked."""
+
+    url: str
+    options: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,37 +296,49 @@ class GitConnector(BaseConnector):
         """Stop the cat-file process, if any."""
         self._stop_batch()
 
-    def _pinned(self) -> list[str]:
-        """Git options that hold a network remote to the egress policy, checked just now.
+    def _pinned(self) -> _Pin:
+        """The URL, options and environment that hold git to the egress policy, checked now.
 
-        Every address of the remote's host is checked (`EgressRefused` if one is refused).
-        Over HTTP(S) git's requests then go to those very addresses (curl's resolve list;
-        TLS still verifies the name) and follow no redirect, which would reach a host
-        nobody checked. ssh and git:// remotes are checked but connect by name.
+        Every address of a network remote's host is checked (`EgressRefused` if one is
+        refused), then git connects to a checked address whatever the name resolves to
+        later: over HTTP(S) through curl's resolve list (TLS still verifies the name), with
+        no redirect followed, which would reach a host nobody checked; over ssh through
+        `-o HostName=ADDRESS` added to the ssh command (`GIT_SSH_COMMAND`, else `ssh`), with
+        `-o HostKeyAlias` so the host key is still checked against the name; over git://
+        with the address in the URL (the request's `host=` then names the address).
         """
         remote = _network_remote(self.url)
         if remote is None:
-            return []  # a local path or file:// URL
+            return _Pin(url=self.url)  # a local path or file:// URL
         scheme, host, port = remote
         addresses = EgressPolicy.from_settings(get_settings()).resolve_all(host, port)
-        if scheme not in ("http", "https"):
-            return []
-        listed = ",".join(_curl_address(address) for address in addresses)
-        return [
+        if scheme == "ssh":
+            command = self._env.get("GIT_SSH_COMMAND") or "ssh"
+            alias = host if port == NETWORK_PORTS["ssh"] else f"[{host}]:{port}"
+            pinned = f"{command} -o HostName={addresses[0]} -o HostKeyAlias={shlex.quote(alias)}"
+            return _Pin(url=self.url, env={"GIT_SSH_COMMAND": pinned})
+        if scheme == "git":
+            netloc = f"{_url_address(addresses[0])}:{port}"
+            return _Pin(url=urlunsplit(urlsplit(self.url)._replace(netloc=netloc)))
+        listed = ",".join(_url_address(address) for address in addresses)
+        options = (
             "-c",
             f"http.curloptResolve={host}:{port}:{listed}",
             "-c",
             "http.followRedirects=false",
-        ]
+        )
+        return _Pin(url=self.url, options=options)
 
     def _ls_remote(self) -> dict[str, str]:
         patterns = ["HEAD"] + ([f"{BRANCH_PREFIX}{self.branch}"] if self.branch else [])
+        pin = self._pinned()
         result = self._git(
-            [*self._pinned(), "ls-remote", "--symref", "--", self.url, *patterns],
+            [*pin.options, "ls-remote", "--symref", "--", pin.url, *patterns],
             what=f"git ls-remote {self.safe_url}",
             timeout=LS_REMOTE_TIMEOUT_S,
             failure=SourceUnavailable,
             in_repo=False,
+            env=pin.env,
         )
         refs: dict[str, str] = {}
         default_branch = ""
@@ -360,22 +389,24 @@ class GitConnector(BaseConnector):
     def _fetch(self) -> str:
         """Fetch the branch tip (depth 1) into `HEAD_REF`; its commit sha."""
         source = f"{BRANCH_PREFIX}{self.branch}" if self.branch else "HEAD"
+        pin = self._pinned()
         try:
             self._git(
                 [
-                    *self._pinned(),
+                    *pin.options,
                     "fetch",
                     "--depth=1",
                     "--no-tags",
                     "--no-recurse-submodules",
                     "--quiet",
                     "--",
-                    self.url,
+                    pin.url,
                     f"+{source}:{HEAD_REF}",
                 ],
                 what=f"git fetch {self.safe_url} {self.branch_label}",
                 timeout=FETCH_TIMEOUT_S,
                 failure=SourceUnavailable,
+                env=pin.env,
             )
         except SourceUnavailable as error:
             if "couldn't find remote ref" in error.details.get("stderr", ""):
@@ -639,8 +670,12 @@ class GitConnector(BaseConnector):
         check: bool = True,
         stdin: bytes | None = None,
         in_repo: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> GitResult:
-        """Run git (list args, own process group, timeout); raise `failure` on error."""
+        """Run git (list args, own process group, timeout); raise `failure` on error.
+
+        `env` is added to the connector's environment for this command.
+        """
         command = [GIT, *([f"--git-dir={self.repo}"] if in_repo else []), *args]
         logger.debug("running %s", redact(" ".join(command)))
         try:
@@ -649,7 +684,7 @@ class GitConnector(BaseConnector):
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=self._env,
+                env={**self._env, **(env or {})},
                 # Own session: no terminal to prompt on, and a timeout kills ssh too.
                 start_new_session=True,
             )
@@ -699,8 +734,8 @@ def _network_remote(url: str) -> tuple[str, str, int] | None:
     return scheme, host, port or NETWORK_PORTS[scheme]
 
 
-def _curl_address(address: IPAddress) -> str:
-    """An address as curl's resolve list writes it (IPv6 in brackets)."""
+def _url_address(address: IPAddress) -> str:
+    """An address as URLs and curl's resolve list write it (IPv6 in brackets)."""
     return f"[{address}]" if address.version == 6 else str(address)
 
 
@@ -717,8 +752,13 @@ def _remote(url: str) -> str:
 
 
 def _key_line(stderr: str) -> str:
-    """The line of git's stderr that says what went wrong."""
+    """The line of git's stderr that says what went wrong.
+
+    Git's catch-all after a failed ssh connection goes when ssh said why (a host key that
+    does not verify, a refused key).
+    """
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.lower().startswith(SSH_CATCH_ALL)] or lines
     for prefix in ("fatal:", "error:"):
         for line in lines:
             if line.startswith(prefix):
