@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,8 @@ BUCKET_CHARS = 2  # 256 buckets of a hex id
 FLUSH_BYTES = 64 * 1024 * 1024
 ROW_GROUP_SIZE = 8_192
 EMPTY_BUCKET = "-"
+# The provider's variable for an Azure storage account key (never part of the lake URL).
+AZURE_ACCOUNT_KEY = "AZURE_STORAGE_ACCOUNT_KEY"
 
 
 def bucket_of(file_id: str) -> str:
@@ -231,7 +234,8 @@ class Lake(ConfigurableResource):
     @functools.cached_property
     def opened(self) -> OpenedLake:
         """The filesystem, root and manifest cache (a plain object: read on every call)."""
-        fs, root = pafs.FileSystem.from_uri(_as_uri(self.url))
+        opened, root = pafs.FileSystem.from_uri(_as_uri(self.url))
+        fs = _with_azure_key(opened)
         return OpenedLake(
             fs=fs,
             root=root.rstrip("/"),
@@ -354,20 +358,26 @@ class Lake(ConfigurableResource):
         return version
 
     def _prune(self, base: str, *, keep: set[str]) -> None:
+        """Delete the version folders outside `keep` and stray pointer files.
+
+        The listing is recursive: pyarrow's GCS filesystem lists no folder it did not make
+        itself (object stores have none), so the version folders are read off the paths.
+        """
         fs, _ = self._filesystem()
-        for info in fs.get_file_info(pafs.FileSelector(base)):
-            name = info.base_name
-            if info.type == pafs.FileType.Directory and name.startswith("v-") and name not in keep:
-                _delete_dir(fs, info.path)
-            elif name.startswith(f"{POINTER}.") and info.type == pafs.FileType.File:
+        stale: set[str] = set()
+        for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
+            top, _, rest = info.path.removeprefix(f"{base}/").partition("/")
+            if top.startswith("v-") and top not in keep:
+                stale.add(top)
+            elif not rest and top.startswith(f"{POINTER}.") and info.type == pafs.FileType.File:
                 fs.delete_file(info.path)
+        for name in stale:
+            _delete_dir(fs, f"{base}/{name}")
 
     def drop(self, asset: str, partition: str) -> None:
         """Delete every version of an asset partition."""
         fs, _ = self._filesystem()
-        base = self._dir(asset, partition)
-        if fs.get_file_info(base).type != pafs.FileType.NotFound:
-            fs.delete_dir(base)
+        _delete_dir(fs, self._dir(asset, partition))
 
 
 def _read_manifest(fs: pafs.FileSystem, asset: str, partition: str, path: str) -> LakeVersion:
@@ -415,9 +425,29 @@ def _replace(fs: pafs.FileSystem, path: str, data: bytes) -> None:
 
 
 def _delete_dir(fs: pafs.FileSystem, path: str) -> None:
-    """Delete a folder and what it holds; on an object store it may never have had a key."""
+    """Delete a folder and what it holds, if anything: on an object store a folder is the
+    prefix of its objects, and one nothing was written to yet does not exist."""
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return
+    # pyarrow's GCS filesystem then deletes the folder's own marker, which it never made.
     with contextlib.suppress(FileNotFoundError):
         fs.delete_dir(path)
+
+
+def _with_azure_key(fs: pafs.FileSystem) -> pafs.FileSystem:
+    """`fs`, signing with `AZURE_STORAGE_ACCOUNT_KEY` when it is Azure's and the key is set.
+
+    pyarrow reads an `abfs://` URI's account, endpoints and TLS setting but no account key:
+    without one it signs in with DefaultAzureCredential (Entra ID from the environment, a
+    workload or managed identity, the Azure CLI).
+    """
+    key = os.environ.get(AZURE_ACCOUNT_KEY)
+    if not key or not isinstance(fs, pafs.AzureFileSystem):
+        return fs
+    _, (options,) = fs.__reduce__()  # the options pyarrow read from the URI
+    return pafs.AzureFileSystem(
+        **{name: value for name, value in options.items() if value}, account_key=key
+    )
 
 
 def _as_uri(url: str) -> str:
