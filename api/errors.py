@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from dagster_postgres.utils import DagsterPostgresException
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -204,5 +205,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for unavailable in UNAVAILABLE_ERRORS:
+    # dagster-postgres raises its own error once its connection retries are spent.
+    for unavailable in (*UNAVAILABLE_ERRORS, DagsterPostgresException):
         app.add_exception_handler(unavailable, _store_unavailable)
