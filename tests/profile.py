@@ -56,7 +56,7 @@ HOME_VARIABLES = (
     "HEADWATER_DAGSTER_POSTGRES_URL",
     "HEADWATER_MAX_CONCURRENT_RUNS",
 )
-S3_START_DEADLINE_S = 30
+SERVER_START_DEADLINE_S = 30
 DROP_THREADS = 8
 
 Kind = Literal["empty", "metadata", "dagster"]
@@ -207,7 +207,7 @@ def running_s3_server(log: Path) -> Iterator[S3Server]:
         )
     server = S3Server(endpoint=f"127.0.0.1:{port}", process=process)
     try:
-        _wait_for_s3(server, log)
+        wait_for_http(f"http://{server.endpoint}/", process, log, name="moto")
         fs = pafs.S3FileSystem(
             access_key=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             secret_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -223,17 +223,18 @@ def running_s3_server(log: Path) -> Iterator[S3Server]:
         process.wait(timeout=20)
 
 
-def _wait_for_s3(server: S3Server, log: Path) -> None:
-    deadline = time.monotonic() + S3_START_DEADLINE_S
+def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, *, name: str) -> None:
+    """Wait until `url` answers over HTTP (any status), failing with `log` if `process` exits."""
+    deadline = time.monotonic() + SERVER_START_DEADLINE_S
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"moto exited early:\n{log.read_text()[-3000:]}")
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{log.read_text()[-3000:]}")
         try:
-            httpx.get(f"http://{server.endpoint}/", timeout=2)
+            httpx.get(url, timeout=2)
             return
         except httpx.TransportError:
             time.sleep(0.2)
-    raise RuntimeError(f"moto did not come up:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{name} did not come up:\n{log.read_text()[-3000:]}")
 
 
 @dataclass
