@@ -26,8 +26,10 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 .venv/bin/uv pip install --quiet --python .venv/bin/python -e '.[dev]'
 
-# Azurite, the Azure Storage emulator of the lake tests (they skip without it).
+# Azurite, the Azure Storage emulator of the lake tests (they skip without it), kept outside
+# the checkout so that fresh clones on this machine share it.
 azurite=3.37.0
-if command -v npm >/dev/null && ! grep -qs "\"version\": \"$azurite\"" .tools/azurite/node_modules/azurite/package.json; then
-  npm install --prefix .tools/azurite --no-audit --no-fund --loglevel=error "azurite@$azurite"
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/headwater/azurite"
+if command -v npm >/dev/null && ! grep -qs "\"version\": \"$azurite\"" "$tools/node_modules/azurite/package.json"; then
+  npm install --prefix "$tools" --save-exact --no-audit --no-fund --loglevel=error "azurite@$azurite"
 fi

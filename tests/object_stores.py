@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,10 @@ from tests.profile import free_port, wait_for_http
 CONTAINER = "headwater-test"
 START_DEADLINE_S = 30.0
 # `make install` installs Azurite here (scripts/bootstrap.sh).
-AZURITE = Path(__file__).resolve().parent.parent / ".tools/azurite/node_modules/.bin/azurite-blob"
+AZURITE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "headwater/azurite/node_modules/.bin/azurite-blob"
+)
 # Azurite's well-known development account (documented, the same on every install).
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = (
