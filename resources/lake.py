@@ -24,18 +24,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from pydantic import Field
+
+if TYPE_CHECKING:  # imported where used: the resource costs no pyarrow until it is used
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.fs as pafs
 
 POINTER = "_CURRENT"
 MANIFEST = "_MANIFEST.json"
@@ -125,6 +123,10 @@ class VersionWriter:
         Each batch is sorted by bucket as it comes (a stable sort: rows keep their order
         within a bucket), so a flush only gathers slices and never copies pending rows.
         """
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         if data.num_rows == 0:
             return
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
@@ -144,6 +146,8 @@ class VersionWriter:
 
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append a list of row dicts."""
+        import pyarrow as pa
+
         if rows:
             self.write(pa.Table.from_pylist(rows, schema=self.schema))
 
@@ -163,6 +167,9 @@ class VersionWriter:
         For small derived tables a reader wants whole and in order (an index sorted by
         path, say) rather than spread over the buckets; `Lake.register_attachment` reads it.
         """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = f"{self.directory}/{name}.parquet"
         with pq.ParquetWriter(
             path, schema, filesystem=self.fs, compression="zstd", compression_level=1
@@ -173,11 +180,16 @@ class VersionWriter:
 
     def _flush(self) -> None:
         """Write one part per bucket of what is pending."""
+        import pyarrow as pa
+
         pending, self._pending, self._pending_bytes = self._pending, {}, 0
         for bucket in sorted(pending):
             self._write_part(bucket, pa.concat_tables(pending[bucket]))
 
     def _write_part(self, bucket: str, table: pa.Table) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = f"{self.directory}/part-{bucket}-{self._sequence:05d}.parquet"
         self._sequence += 1
         pq.write_table(
@@ -231,6 +243,8 @@ class Lake(ConfigurableResource):
     @functools.cached_property
     def opened(self) -> OpenedLake:
         """The filesystem, root and manifest cache (a plain object: read on every call)."""
+        import pyarrow.fs as pafs
+
         fs, root = pafs.FileSystem.from_uri(_as_uri(self.url))
         return OpenedLake(
             fs=fs,
@@ -273,6 +287,8 @@ class Lake(ConfigurableResource):
         files = version.files(buckets)
         if not files:
             # No part in these buckets: an empty view with the version's schema.
+            import pyarrow.parquet as pq
+
             fs, _ = self._filesystem()
             schema = pq.read_schema(version.files()[0], filesystem=fs)
             con.register(view, schema.empty_table())
@@ -294,8 +310,10 @@ class Lake(ConfigurableResource):
 
     def _register_files(self, con: duckdb.DuckDBPyConnection, view: str, files: list[str]) -> None:
         """Name Parquet files of the lake `view` on `con` (a connection-local relation)."""
+        import pyarrow.dataset as pads
+
         fs, _ = self._filesystem()
-        if isinstance(fs, pafs.LocalFileSystem):
+        if _on_disk(fs):
             # DuckDB's own reader is ~5x faster than scanning an Arrow dataset of many parts.
             con.register(view, con.read_parquet(files))
         else:
@@ -354,6 +372,8 @@ class Lake(ConfigurableResource):
         return version
 
     def _prune(self, base: str, *, keep: set[str]) -> None:
+        import pyarrow.fs as pafs
+
         fs, _ = self._filesystem()
         for info in fs.get_file_info(pafs.FileSelector(base)):
             name = info.base_name
@@ -364,6 +384,8 @@ class Lake(ConfigurableResource):
 
     def drop(self, asset: str, partition: str) -> None:
         """Delete every version of an asset partition."""
+        import pyarrow.fs as pafs
+
         fs, _ = self._filesystem()
         base = self._dir(asset, partition)
         if fs.get_file_info(base).type != pafs.FileType.NotFound:
@@ -398,6 +420,8 @@ def _directories(version: LakeVersion) -> set[str]:
 
 
 def _on_disk(fs: pafs.FileSystem) -> bool:
+    import pyarrow.fs as pafs
+
     return isinstance(fs, pafs.LocalFileSystem)
 
 
