@@ -19,9 +19,9 @@ def _status_sensor(status: dg.DagsterRunStatus, name: str) -> dg.SensorDefinitio
         default_status=dg.DefaultSensorStatus.RUNNING,
         # Each evaluation costs the code server ~80 ms of CPU (Dagster builds an instance for
         # it), and evaluations in the same daemon loop share that process: four of them every
-        # 5 s tripled the sync_requests tick that turns a webhook into a run. Jobs do not wait
-        # for them: sync_requests applies the status of every queued or running job's runs on
-        # each of its ticks; these mirror each run's events in order.
+        # 5 s made the sync_requests tick that turns a webhook into a run 3-4 times longer.
+        # Jobs do not wait for them: sync_requests applies the status of every queued or
+        # running job's runs on each of its ticks; these mirror each run's events in order.
         minimum_interval_seconds=RUN_STATUS_INTERVAL_S,
         description=f"Marks the sync job of a {status.value.lower()} run.",
     )
