@@ -18,8 +18,9 @@ Default mode, in two phases:
    then `--probes` times a commit is pushed to an idle source and its delivery sent, at a
    random moment of the sensor daemon's 5-second loop; the delay runs from the delivery's
    acknowledgement to its run's start in the Dagster instance, split into the sensor (until
-   the run is enqueued), the run queue (until dequeued) and the launch (until the run worker
-   started the run).
+   the run is enqueued: the wait for the tick that saw the job, then the tick), the run queue
+   (until dequeued) and the launch (until the run worker started the run); and the CPU the
+   daemon, its code server and their run workers used per probe (the probe's sync included).
 
 Soak (`--minutes N`): `--workers` API processes (default 2) take N minutes of deliveries while
 the daemon turns them into syncs (a commit is pushed to every repository each minute, so the
@@ -66,7 +67,7 @@ from benchmarks.api import (
     offer,
     serve,
 )
-from benchmarks.procs import api_workers, children, cmdline, load, rss_mib
+from benchmarks.procs import api_workers, children, cmdline, load, rss_mib, tree_cpu_s
 from tests.fakes.webhooks import Commit, github_delivery, github_push
 from tests.gitrepo import AUTHOR_ENV
 
@@ -333,8 +334,10 @@ class Watch:
         return time.monotonic() - started
 
     def run_start(self, job_id: str) -> dict[str, float]:
-        """When the run of `job_id` was enqueued, dequeued and started (epoch s), once started."""
+        """When the sensor tick that requested the run of `job_id` began, and when the run was
+        enqueued, dequeued and started (epoch s), once started."""
         from dagster import DagsterEventType, RunsFilter
+        from dagster._core.storage.tags import TICK_ID_TAG
 
         from resources.run_tags import JOB_TAG
 
@@ -355,6 +358,10 @@ class Watch:
                     for event in events
                     if event.event_log_entry.dagster_event is not None
                 }
+                tick_id = records[0].dagster_run.tags.get(TICK_ID_TAG)
+                storage = self.instance.schedule_storage
+                if tick_id is not None and storage is not None:  # the sensor tick that made it
+                    times["ticked"] = storage.get_tick(int(tick_id)).timestamp
                 return {**times, "started": records[0].start_time}
             time.sleep(POLL_S)
         raise RuntimeError(f"the run of job {job_id} did not start in {RUN_START_DEADLINE_S} s")
@@ -430,6 +437,10 @@ def delay_report(delays: list[dict[str, float]]) -> dict[str, Any]:
     total = [delay["started"] for delay in delays]
     parts = {
         "sensor": [d["enqueued"] for d in delays if "enqueued" in d],
+        # The sensor part, split: waiting for the tick that saw the job, then the tick itself
+        # (the sensor's evaluation, the run's creation and its submission to the queue).
+        "wait": [d["ticked"] for d in delays if "ticked" in d],
+        "tick": [d["enqueued"] - d["ticked"] for d in delays if {"ticked", "enqueued"} <= d.keys()],
         "queue": [
             d["dequeued"] - d["enqueued"] for d in delays if {"enqueued", "dequeued"} <= d.keys()
         ],
@@ -498,10 +509,12 @@ def run(
         watch = Watch(home)
         ingress_result = ingress_report(ingress, stored=watch.stored_deliveries())
         load_ingress = load()
-        with daemon(env, home / "daemon.log"):
+        with daemon(env, home / "daemon.log") as daemon_process:
             drained = watch.drain()
+            cpu_before = tree_cpu_s(daemon_process.pid)
             delays = probe(served.url, watch, seeded, count=probes)
             watch.drain()  # no run left writing in the home when it is removed
+            daemon_cpu = tree_cpu_s(daemon_process.pid) - cpu_before
         return {
             "rate_per_min": rate_per_min,
             "seconds": seconds,
@@ -513,6 +526,7 @@ def run(
             "ingress": ingress_result,
             "drain_s": round(drained, 1),
             "delivery_to_run_start": delay_report(delays),
+            "daemon_cpu_s_per_probe": round(daemon_cpu / max(len(delays), 1), 2),
         }
 
 
@@ -597,6 +611,8 @@ def _write_table(report: dict[str, Any]) -> None:
             f"delivery -> run start ({delay['probes']} probes): median {delay['median_s']} s, "
             f"p90 {delay['p90_s']} s, max {delay['max_s']} s; "
             f"median parts {delay['median_parts_s']}",
+            f"CPU of the daemon, its code server and run workers: "
+            f"{report['daemon_cpu_s_per_probe']} s per probe (its sync included)",
             f"load average: before {report['load_before']}, after ingress "
             f"{report['load_after_ingress']}, after probes {report['load_after_probes']}",
         ]

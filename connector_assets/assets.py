@@ -1,20 +1,18 @@
 """The four assets of a source partition: raw files -> documents -> chunks -> embeddings.
 
 Each asset is thin: partition key -> resources -> a stage builder -> metadata for the UI.
+Each imports its stage builder when it runs: the builders pull in pyarrow and DuckDB, which
+the code server, the sensors and a run worker starting up do not need (see
+docs/api-and-webhook-latency.md).
 """
 
 import resource
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
-from connector_assets.build_chunks import build_chunks
-from connector_assets.build_documents import build_documents
-from connector_assets.build_embeddings import build_embeddings
-from connector_assets.build_raw import build_raw_files
 from connector_assets.checks import (
     CHUNK_CHECKS,
     EMBEDDING_CHECKS,
@@ -40,6 +38,9 @@ from resources.store import sources
 from resources.store.engine import session_factory
 from resources.store.models import Source
 from resources.vault import VaultResource
+
+if TYPE_CHECKING:
+    import duckdb
 
 GROUP = "ingestion"
 
@@ -117,7 +118,7 @@ def _stage_metadata(version: LakeVersion, clock: Stopwatch) -> dict[str, Any]:
 
 def _check_views(
     lake: Lake, *, buckets: frozenset[str], **versions: LakeVersion | None
-) -> duckdb.DuckDBPyConnection:
+) -> "duckdb.DuckDBPyConnection":
     """DuckDB views over the rebuilt buckets of the versions a check reads.
 
     Rows only ever relate within a bucket, and inherited buckets passed their checks when
@@ -150,6 +151,8 @@ def raw_files(
     vault: VaultResource,
 ) -> dg.MaterializeResult:
     """Fetch what changed since the stored cursor (everything on a full sync)."""
+    from connector_assets.build_raw import build_raw_files
+
     source_id = context.partition_key
     found = connector_config(session_factory(store.database_url), vault.get_vault(), source_id)
     if found is None:
@@ -205,6 +208,8 @@ def documents(
     pipeline: PipelineSettings,
 ) -> dg.MaterializeResult:
     """Normalize files whose bytes changed; carry the rest over."""
+    from connector_assets.build_documents import build_documents
+
     options = _options(store, pipeline, context.partition_key)
     progress = _progress(context, store, "documents")
     version, report, clock = _timed(
@@ -251,6 +256,8 @@ def chunks(
     pipeline: PipelineSettings,
 ) -> dg.MaterializeResult:
     """Chunk documents that changed; chunks of unchanged documents keep their ids."""
+    from connector_assets.build_chunks import build_chunks
+
     settings = chunk_settings(_options(store, pipeline, context.partition_key))
     progress = _progress(context, store, "chunks")
     version, report, clock = _timed(
@@ -299,6 +306,8 @@ def embeddings(
     embedder: EmbedderResource,
 ) -> dg.MaterializeResult:
     """Embed chunk texts without a vector for the current model; reuse the rest."""
+    from connector_assets.build_embeddings import build_embeddings
+
     progress = _progress(context, store, "embeddings")
     version, report, clock = _timed(
         build_embeddings,

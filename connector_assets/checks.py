@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from resources import duck
+
+if TYPE_CHECKING:
+    import duckdb
 
 CHUNK_CHECKS = {
     "no_empty_chunks": "Every chunk holds some non-whitespace text.",

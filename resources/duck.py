@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pyarrow as pa
+if TYPE_CHECKING:  # imported where used: importing this module costs no DuckDB
+    import duckdb
+    import pyarrow as pa
 
 BATCH_ROWS = 1_024
 
@@ -27,6 +28,8 @@ def connect() -> duckdb.DuckDBPyConnection:
     stays local to its connection, never with views or tables.
     """
     global _database
+    import duckdb
+
     with _database_lock:
         if _database is None:
             _database = duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})

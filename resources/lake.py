@@ -25,18 +25,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from pydantic import Field
+
+if TYPE_CHECKING:  # imported where used: the resource costs no pyarrow until it is used
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.fs as pafs
 
 POINTER = "_CURRENT"
 MANIFEST = "_MANIFEST.json"
@@ -128,6 +126,10 @@ class VersionWriter:
         Each batch is sorted by bucket as it comes (a stable sort: rows keep their order
         within a bucket), so a flush only gathers slices and never copies pending rows.
         """
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         if data.num_rows == 0:
             return
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
@@ -147,6 +149,8 @@ class VersionWriter:
 
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append a list of row dicts."""
+        import pyarrow as pa
+
         if rows:
             self.write(pa.Table.from_pylist(rows, schema=self.schema))
 
@@ -166,6 +170,9 @@ class VersionWriter:
         For small derived tables a reader wants whole and in order (an index sorted by
         path, say) rather than spread over the buckets; `Lake.register_attachment` reads it.
         """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = f"{self.directory}/{name}.parquet"
         with pq.ParquetWriter(
             path, schema, filesystem=self.fs, compression="zstd", compression_level=1
@@ -176,11 +183,16 @@ class VersionWriter:
 
     def _flush(self) -> None:
         """Write one part per bucket of what is pending."""
+        import pyarrow as pa
+
         pending, self._pending, self._pending_bytes = self._pending, {}, 0
         for bucket in sorted(pending):
             self._write_part(bucket, pa.concat_tables(pending[bucket]))
 
     def _write_part(self, bucket: str, table: pa.Table) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = f"{self.directory}/part-{bucket}-{self._sequence:05d}.parquet"
         self._sequence += 1
         pq.write_table(
@@ -234,6 +246,8 @@ class Lake(ConfigurableResource):
     @functools.cached_property
     def opened(self) -> OpenedLake:
         """The filesystem, root and manifest cache (a plain object: read on every call)."""
+        import pyarrow.fs as pafs
+
         opened, root = pafs.FileSystem.from_uri(_as_uri(self.url))
         fs = _with_azure_key(opened)
         return OpenedLake(
@@ -277,6 +291,8 @@ class Lake(ConfigurableResource):
         files = version.files(buckets)
         if not files:
             # No part in these buckets: an empty view with the version's schema.
+            import pyarrow.parquet as pq
+
             fs, _ = self._filesystem()
             schema = pq.read_schema(version.files()[0], filesystem=fs)
             con.register(view, schema.empty_table())
@@ -298,8 +314,10 @@ class Lake(ConfigurableResource):
 
     def _register_files(self, con: duckdb.DuckDBPyConnection, view: str, files: list[str]) -> None:
         """Name Parquet files of the lake `view` on `con` (a connection-local relation)."""
+        import pyarrow.dataset as pads
+
         fs, _ = self._filesystem()
-        if isinstance(fs, pafs.LocalFileSystem):
+        if _on_disk(fs):
             # DuckDB's own reader is ~5x faster than scanning an Arrow dataset of many parts.
             con.register(view, con.read_parquet(files))
         else:
@@ -363,6 +381,8 @@ class Lake(ConfigurableResource):
         The listing is recursive: pyarrow's GCS filesystem lists no folder it did not make
         itself (object stores have none), so the version folders are read off the paths.
         """
+        import pyarrow.fs as pafs
+
         fs, _ = self._filesystem()
         stale: set[str] = set()
         for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
@@ -408,6 +428,8 @@ def _directories(version: LakeVersion) -> set[str]:
 
 
 def _on_disk(fs: pafs.FileSystem) -> bool:
+    import pyarrow.fs as pafs
+
     return isinstance(fs, pafs.LocalFileSystem)
 
 
@@ -427,6 +449,8 @@ def _replace(fs: pafs.FileSystem, path: str, data: bytes) -> None:
 def _delete_dir(fs: pafs.FileSystem, path: str) -> None:
     """Delete a folder and what it holds, if anything: on an object store a folder is the
     prefix of its objects, and one nothing was written to yet does not exist."""
+    import pyarrow.fs as pafs
+
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return
     # pyarrow's GCS filesystem then deletes the folder's own marker, which it never made.
@@ -441,6 +465,8 @@ def _with_azure_key(fs: pafs.FileSystem) -> pafs.FileSystem:
     without one it signs in with DefaultAzureCredential (Entra ID from the environment, a
     workload or managed identity, the Azure CLI).
     """
+    import pyarrow.fs as pafs
+
     key = os.environ.get(AZURE_ACCOUNT_KEY)
     if not key or not isinstance(fs, pafs.AzureFileSystem):
         return fs

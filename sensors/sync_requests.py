@@ -17,6 +17,9 @@ PartitionsRequest = dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsR
 
 @dg.sensor(
     job=sync_source,
+    # Dagster's sensor daemon looks every 5 s (a constant of its loop); any interval below that,
+    # with room for the loop's jitter, lets every look tick. 5 would make ticks slip to every
+    # other look (10 s) whenever a tick started a little late.
     minimum_interval_seconds=3,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Queued sync jobs -> sync_source runs (run key = job id, so one run per job).",
@@ -30,8 +33,8 @@ def sync_requests(context: dg.SensorEvaluationContext, store: MetadataStore) -> 
         queued = [
             (job.id, job.source_id, job.type, job.trigger) for job in jobs.queued_jobs(session)
         ]
-        running = [job.run_id for job in jobs.running_jobs(session) if job.run_id]
-    _catch_up(instance, store, queued_ids=[job_id for job_id, *_ in queued], run_ids=running)
+        running = [job.id for job in jobs.running_jobs(session)]
+    _catch_up(instance, store, job_ids=[job_id for job_id, *_ in queued] + running)
     partition_requests: list[PartitionsRequest] = []
     if added := sorted(wanted - existing):
         partition_requests.append(sources_partitions.build_add_request(added))
@@ -54,17 +57,16 @@ def sync_requests(context: dg.SensorEvaluationContext, store: MetadataStore) -> 
     )
 
 
-def _catch_up(
-    instance: dg.DagsterInstance, store: MetadataStore, *, queued_ids: list[str], run_ids: list[str]
-) -> None:
-    """Apply the status of runs whose events the run-status sensors never saw.
+def _catch_up(instance: dg.DagsterInstance, store: MetadataStore, *, job_ids: list[str]) -> None:
+    """Apply the status of the runs of queued and running jobs, oldest run first (a retry's
+    status wins over the run it retried).
 
-    A run that dies before its first step, or finishes while the daemon is down, would
-    otherwise leave its job `queued` or `running` for ever.
+    Every tick, so that a job follows its runs within a tick whatever the run-status sensors
+    (which tick less often: sensors/run_status.py) have seen yet; and a run that dies before
+    its first step, or finishes while the daemon is down, never leaves its job `queued` or
+    `running` for ever.
     """
-    runs = list(instance.get_runs(dg.RunsFilter(run_ids=run_ids))) if run_ids else []
-    if queued_ids:
-        runs += instance.get_runs(dg.RunsFilter(tags={JOB_TAG: queued_ids}))
-    for run in runs:
+    runs = instance.get_runs(dg.RunsFilter(tags={JOB_TAG: job_ids})) if job_ids else []
+    for run in reversed(runs):  # newest first as stored
         if run.is_finished or run.status == dg.DagsterRunStatus.STARTED:
             apply_run_status(store, instance, run)

@@ -8,10 +8,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from resources.connectors.base import (
     JSON_SCHEMA_DIALECT,
@@ -29,6 +26,9 @@ from resources.connectors.github import GithubConnector
 from resources.connectors.gitlab import GitlabConnector
 from resources.connectors.local import LocalConnector
 from resources.connectors.options import PipelineOptions
+
+if TYPE_CHECKING:  # jsonschema is imported where used: loading the catalog costs none
+    from jsonschema.exceptions import ValidationError
 
 CONNECTORS: Mapping[str, type[BaseConnector]] = MappingProxyType(
     {
@@ -126,6 +126,9 @@ def _validated(
 
     `root` is the name of the checked object in field paths (`config`, `options`).
     """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
     errors = list(Draft202012Validator(schema).iter_errors(config))
     if errors:
         problems = sorted(_problem(error, secrets=secrets, root=root) for error in errors)

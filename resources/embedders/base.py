@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported where used: loading the embedders costs none
+    import numpy as np
+    import numpy.typing as npt
 
-Matrix = npt.NDArray[np.float32]
+    Matrix = npt.NDArray[np.float32]
 
 
 @runtime_checkable
@@ -98,6 +99,8 @@ def require_texts(texts: Sequence[str], *, allow_empty: bool = False) -> list[st
 
 def l2_normalize(matrix: npt.ArrayLike) -> Matrix:
     """Rows scaled to unit length as float32; an all-zero row stays zero instead of NaN."""
+    import numpy as np
+
     array = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
@@ -106,4 +109,6 @@ def l2_normalize(matrix: npt.ArrayLike) -> Matrix:
 
 def empty_matrix(dimension: int) -> Matrix:
     """The result of embedding no texts."""
+    import numpy as np
+
     return np.zeros((0, dimension), dtype=np.float32)

@@ -14,19 +14,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
-import numpy as np
 
-from resources.embedders.base import (
-    EmbeddingError,
-    Matrix,
-    empty_matrix,
-    l2_normalize,
-    require_texts,
-)
+from resources.embedders.base import EmbeddingError, empty_matrix, l2_normalize, require_texts
 from resources.retry_after import parse_retry_after
+
+if TYPE_CHECKING:
+    from resources.embedders.base import Matrix
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +176,8 @@ class OpenAICompatibleEmbedder:
             # No request for nothing: until a response is seen the width is unknown (0).
             return empty_matrix(self._dimension or 0)
         parts = [self._request(batch) for batch in self._batches(items)]
+        import numpy as np
+
         return l2_normalize(np.concatenate(parts, axis=0))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -281,6 +279,8 @@ class OpenAICompatibleEmbedder:
 
     def _vectors(self, response: httpx.Response, *, expected: int) -> Matrix:
         """The response's vectors ordered by `index`, after checking their shape."""
+        import numpy as np
+
         try:
             payload = response.json()
             data = payload["data"]

@@ -11,9 +11,12 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from resources.embedders.base import Matrix, empty_matrix, l2_normalize, require_texts
+from resources.embedders.base import empty_matrix, l2_normalize, require_texts
+
+if TYPE_CHECKING:
+    from resources.embedders.base import Matrix
 
 logger = logging.getLogger(__name__)
 

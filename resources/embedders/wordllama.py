@@ -14,12 +14,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from resources.embedders.base import Matrix, empty_matrix, l2_normalize, require_texts
+from resources.embedders.base import empty_matrix, l2_normalize, require_texts
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
+
+    from resources.embedders.base import Matrix
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class WordLlamaEmbedder:
 
     def embed(self, texts: Sequence[str]) -> Matrix:
         """Unit-length float32 vectors, one row per text, in order."""
+        import numpy as np
+
         items = require_texts(texts)
         if not items:
             return empty_matrix(self._dimension)
@@ -111,6 +113,8 @@ class WordLlamaEmbedder:
 
 
 def _load(config: str, dimension: int) -> _Model:
+    import numpy as np
+
     wordllama = _import_wordllama()
     if wordllama.__file__ is None:
         raise RuntimeError("wordllama is not installed as a regular package; its model is missing")
