@@ -44,6 +44,16 @@ static inline int is_space(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+/* Bytes that end a run of plain text inside a logical line, and inside brackets. */
+static const unsigned char line_special[256] = {
+    ['\n'] = 1, ['#'] = 1, ['\''] = 1, ['"'] = 1, ['\\'] = 1,
+    ['('] = 1,  ['['] = 1, ['{'] = 1,  [')'] = 1, [']'] = 1,  ['}'] = 1,
+};
+static const unsigned char bracket_special[256] = {
+    ['#'] = 1, ['\''] = 1, ['"'] = 1, ['('] = 1, ['['] = 1,
+    ['{'] = 1, [')'] = 1,  [']'] = 1, ['}'] = 1,
+};
+
 static inline int is_opener(unsigned char c) { return c == '(' || c == '[' || c == '{'; }
 
 static inline int is_closer(unsigned char c) { return c == ')' || c == ']' || c == '}'; }
@@ -95,6 +105,10 @@ static Py_ssize_t bracket_end(Bytes d, Py_ssize_t p, Py_ssize_t end, int depth) 
     Py_ssize_t i = p + 1;
     while (i < end) {
         unsigned char c = d[i];
+        if (!bracket_special[c]) {
+            i++;
+            continue;
+        }
         if (is_closer(c))
             return i + 1;
         if (c == '\'' || c == '"') {
@@ -106,9 +120,6 @@ static Py_ssize_t bracket_end(Bytes d, Py_ssize_t p, Py_ssize_t end, int depth) 
             if (!depth)
                 return -1;
             i = bracket_end(d, i, end, depth - 1);
-        } else {
-            i++;
-            continue;
         }
         if (i < 0)
             return -1;
@@ -121,6 +132,10 @@ static Py_ssize_t rest_end(Bytes d, Py_ssize_t p, Py_ssize_t end) {
     Py_ssize_t i = p;
     while (i < end) {
         unsigned char c = d[i];
+        if (!line_special[c]) {
+            i++;
+            continue;
+        }
         switch (c) {
         case '\n':
             return i + 1;
@@ -144,12 +159,8 @@ static Py_ssize_t rest_end(Bytes d, Py_ssize_t p, Py_ssize_t end) {
             else
                 return -1;
             break;
-        case ')':
-        case ']':
-        case '}':
+        default: /* a closing bracket */
             return -1;
-        default:
-            i++;
         }
         if (i < 0)
             return -1;
