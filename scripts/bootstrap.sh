@@ -4,19 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+python=${PYTHON:-python3}
 need=()
 command -v git >/dev/null || need+=(git)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 # The broker of the Celery executor's tests (started with `rabbitmq-server -detached`).
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
+# The C extension connector_assets/_python_scan.c: a compiler and the interpreter's headers.
+command -v gcc >/dev/null || need+=(gcc)
+include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+[ -f "$include/Python.h" ] || need+=(python3-dev)
 if ((${#need[@]})); then
   echo "Installing Debian packages: ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 
-python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
