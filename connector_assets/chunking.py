@@ -446,7 +446,7 @@ class _Chunker:
             else:
                 if unit is not None:
                     unit.end = child.start
-                unit = _Unit(child.start, end, symbol, statement=child)
+                unit = _Unit(child.start, end, symbol, None, child)
                 units.append(unit)
             previous_comment = child.comment
             if child.end > last_end:
@@ -458,9 +458,16 @@ class _Chunker:
         if not units:
             return [_Unit(start, self._rstrip(start, end))]
         units[0].start = start
+        data = self.data
+        kept: list[_Unit] = []
         for unit in units:
-            unit.end = self._rstrip(unit.start, unit.end)
-        return [unit for unit in units if unit.end > unit.start]
+            unit_start, unit_end = unit.start, unit.end
+            while unit_end > unit_start and data[unit_end - 1] in _WHITESPACE:
+                unit_end -= 1
+            if unit_end > unit_start:
+                unit.end = unit_end
+                kept.append(unit)
+        return kept
 
     def _blocks(self, start: int, end: int, *, fences: Sequence[tuple[int, int]]) -> list[_Unit]:
         """Blank-line separated blocks of [start, end); no cut inside a fenced block."""

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+python=${PYTHON:-python3}
 need=()
 command -v git >/dev/null || need+=(git)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
@@ -12,13 +13,16 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 # The ssh server of the git connector's egress tests (each test starts its own sshd).
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# The C extension connector_assets/_python_scan.c: a compiler and the interpreter's headers.
+command -v gcc >/dev/null || need+=(gcc)
+include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+[ -f "$include/Python.h" ] || need+=(python3-dev)
 if ((${#need[@]})); then
   echo "Installing Debian packages: ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 
-python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi

@@ -7,6 +7,7 @@ the scanner must give the units and chunks a clean tree-sitter parse gives.
 
 from __future__ import annotations
 
+import itertools
 import sysconfig
 from pathlib import Path
 
@@ -225,3 +226,58 @@ def test_refused_or_tab_indented_source_falls_back_to_tree_sitter() -> None:
     chunks = chunk_text(body, language="python", settings=settings)
     assert chunks == _parsed_chunks(body.encode(), settings)
     assert all(chunk.symbol and chunk.symbol.startswith("f") for chunk in chunks)
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        (b"x = f\"{f'{y!r:>{w}}'}\" f'}}{{'\ndef a(): pass\n", [None, "a"]),
+        (b"s = '''it''s \\''' '''\nt = \"\"\"a\"\"b\\\"\"\"\"\ndef b(): pass\n", [None, None, "b"]),
+        (b"x = 1 + \\\r\n    2\r\ndef c():\r\n    pass\r\n\r\n# end\r\n", [None, "c", None]),
+        (b"x = [  # ]\n  1,\n'\\\n]'\n]\ndef d(): pass\n", [None, "d"]),
+        (b"@dec(\n  ')'\n)  # (\n\n@other\nclass E:\n    pass\n", ["E"]),
+        (b"def f():\n\tif x:\n\t\treturn 1\n\telse:\n\t\treturn 2\ndef g(): pass\n", ["f", "g"]),
+        (b"x = '\xff'  # \xfe\ndef h\xc3\xa9(): pass\n", [None, "h\xe9"]),
+        (b"if x:\n    pass\nelsewhere = 1\nelse_ = 2\n", [None, None, None]),
+        (b"x = " + b"(" * 13 + b")" * 13 + b"\nasync  def i(): pass\n", [None, "i"]),
+        (b"x = " + b"(" * 14 + b")" * 14 + b"\n", None),
+        (b"x = '''never closed\n", None),
+    ],
+    ids=[
+        "nested-f-strings",
+        "triple-quotes",
+        "crlf-continuation",
+        "brackets-comments-strings",
+        "decorated-class",
+        "tabs",
+        "non-utf8-bytes",
+        "clause-prefixes",
+        "13-brackets",
+        "14-brackets",
+        "unterminated-triple",
+    ],
+)
+def test_tricky_lexing(source: bytes, names: list[str | None] | None) -> None:
+    children = statements(source, 0, len(source))
+    if names is None:
+        assert children is None
+        return
+    assert children is not None
+    assert [child.name for child in children] == names
+    assert children[0].start == 0
+    assert all(a.end <= b.start for a, b in itertools.pairwise(children))
+
+
+def test_statements_are_tuples_with_named_fields() -> None:
+    source = b"# c\n@d\nclass A:\n    # lead\n    x = 1\n    y = 2\n"
+    children = statements(source, 0, len(source))
+    assert children is not None
+    comment, cls = children
+    assert tuple(comment) == (0, 4, True, None, None, -1, -1)
+    assert cls[:4] == (4, len(source), False, "A") == (cls.start, cls.end, cls.comment, cls.name)
+    assert (cls.line_start, cls.header_end) == (7, source.index(b"    x"))
+    assert cls.members is not None
+    assert [tuple(member)[:4] for member in cls.members] == [
+        (source.index(b"    x"), source.index(b"    y"), False, None),
+        (source.index(b"    y"), len(source), False, None),
+    ]
