@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from resources.connectors.base import HEADER_TOKEN_RE
@@ -13,6 +13,32 @@ from resources.store.models import SyncType
 
 # Keys of a connection's free-form objects: far more than any connector takes.
 MAX_OPTIONS = 64
+
+
+def _unicode_text(value: Any) -> Any:
+    """`value`, if every string in it (keys too) is Unicode text that UTF-8 can encode: JSON
+    lets `\\ud800` stand alone, but no path, URL, database or provider takes it.
+
+    Raises:
+        ValueError: A lone surrogate somewhere in `value`.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("strings must be valid Unicode (a lone surrogate is not)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _unicode_text(key)
+            _unicode_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _unicode_text(item)
+    return value
+
+
+# A free-form JSON object of a request (a config, options), checked later against a schema.
+JsonObject = Annotated[dict[str, Any], AfterValidator(_unicode_text)]
 
 
 class CamelModel(BaseModel):
@@ -115,7 +141,7 @@ class SourceCreate(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str = Field(min_length=1, max_length=32)
-    config: dict[str, Any]
+    config: JsonObject
     name: str | None = Field(default=None, min_length=1, max_length=256)
     connection_id: str | None = Field(
         default=None,
@@ -126,7 +152,7 @@ class SourceCreate(CamelModel):
             "token is refreshed before it expires."
         ),
     )
-    options: dict[str, Any] = Field(
+    options: JsonObject = Field(
         default_factory=dict,
         max_length=MAX_OPTIONS,
         description="How the pipeline treats the source's files (the type's `optionsSchema`); "
@@ -300,8 +326,8 @@ class ConnectionCreate(CamelModel):
     type: str = Field(min_length=1, max_length=32, description="A connector type.")
     name: str = Field(min_length=1, max_length=256, description="Unique among yours.")
     description: str | None = Field(default=None, max_length=2000)
-    config: dict[str, Any] = Field(description="The type's connection fields (credentials).")
-    options: dict[str, Any] = Field(
+    config: JsonObject = Field(description="The type's connection fields (credentials).")
+    options: JsonObject = Field(
         default_factory=dict,
         max_length=MAX_OPTIONS,
         description="Options (the type's `optionsSchema`) for the sources that use it.",
@@ -315,8 +341,8 @@ class ConnectionReplace(CamelModel):
 
     name: str = Field(min_length=1, max_length=256)
     description: str | None = Field(default=None, max_length=2000)
-    config: dict[str, Any] = Field(max_length=MAX_OPTIONS)
-    options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_OPTIONS)
+    config: JsonObject = Field(max_length=MAX_OPTIONS)
+    options: JsonObject = Field(default_factory=dict, max_length=MAX_OPTIONS)
 
 
 class ConnectionPatch(CamelModel):
@@ -326,8 +352,8 @@ class ConnectionPatch(CamelModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=256)
     description: str | None = Field(default=None, max_length=2000)
-    config: dict[str, Any] | None = Field(default=None, max_length=MAX_OPTIONS)
-    options: dict[str, Any] | None = Field(default=None, max_length=MAX_OPTIONS)
+    config: JsonObject | None = Field(default=None, max_length=MAX_OPTIONS)
+    options: JsonObject | None = Field(default=None, max_length=MAX_OPTIONS)
 
 
 class ConnectionOut(CamelModel):
@@ -441,8 +467,8 @@ class ApiKeyConnect(CamelModel):
         description="Unique among your connections; default `TYPE API key ID`.",
     )
     description: str | None = Field(default=None, max_length=2000)
-    config: dict[str, Any] = Field(default_factory=dict, max_length=MAX_OPTIONS)
-    options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_OPTIONS)
+    config: JsonObject = Field(default_factory=dict, max_length=MAX_OPTIONS)
+    options: JsonObject = Field(default_factory=dict, max_length=MAX_OPTIONS)
 
 
 class ConnectedOut(CamelModel):

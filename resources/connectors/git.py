@@ -117,8 +117,10 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
         "url": {
             "type": "string",
             "minLength": 1,
-            "pattern": r"^[^-\s]",
-            "errorMessage": "must be a git URL or path (not starting with - or a space)",
+            "pattern": r"^[^-\s][^\u0000]*$",
+            "errorMessage": (
+                "must be a git URL or path (not starting with - or a space, without NUL characters)"
+            ),
             "description": (
                 "Any git URL: https://, ssh://, user@host:path, file://, or a path to a "
                 "repository (bare or not) on this machine."

@@ -39,8 +39,9 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
         "path": {
             "type": "string",
             "minLength": 1,
-            "pattern": "^[/~]",
-            "errorMessage": "must be an absolute path or start with ~",
+            # No NUL: no operating system takes it in a path.
+            "pattern": "^[/~][^\\u0000]*$",
+            "errorMessage": "must be an absolute path or start with ~, without NUL characters",
             "description": "The folder to sync: an absolute path, or one starting with ~.",
         },
         **PATH_FILTER_PROPERTIES,

@@ -117,6 +117,30 @@ def test_invalid_input_gets_400_naming_the_field_and_changes_nothing(
     assert client.get("/jobs").json()["total"] == 1
 
 
+def test_text_no_system_takes_gets_400(api: ApiServer, tmp_path: Path) -> None:
+    client = api.client("nul-and-surrogates")  # a user of its own: POST /sources is 10 an hour
+    folder = notes_folder(tmp_path / "notes")
+    cases = [
+        # No operating system takes NUL in a path or a command's argument, and nothing that
+        # stores or sends text takes a lone surrogate, which JSON lets through.
+        ({"type": "local", "config": {"path": f"{folder}\x00"}}, "config.path"),
+        ({"type": "git", "config": {"url": f"{folder}\x00"}}, "config.url"),
+        ({"type": "local", "config": {"path": f"~\ud800{folder}"}}, "body.config"),
+        (
+            {"type": "local", "config": {"path": str(folder)}, "options": {"\udfff": 1}},
+            "body.options",
+        ),
+    ]
+    for body, field in cases:
+        # json.dumps escapes a lone surrogate, as a client in another language may send it.
+        sent = client.post(
+            "/sources", content=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        error = _assert_error(sent, 400, "VALIDATION_ERROR")
+        assert error["details"]["field"] == field, (body, error)  # type: ignore[index]
+    assert client.get("/sources").json()["total"] == 0
+
+
 def test_unknown_route_and_method_use_the_error_shape(api: ApiServer) -> None:
     client = api.client()
     _assert_error(client.get("/nowhere"), 404, "NOT_FOUND")
