@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from dataclasses import dataclass, field
 
@@ -15,6 +16,10 @@ from resources.lake import Lake
 from resources.settings import Settings
 from resources.store.engine import session_factory
 from resources.vault import Vault
+
+# What the reads load on first use (the code location defers them), loaded at start-up rather
+# than in the time of the first requests, which would all queue behind the import.
+READ_LIBRARIES = ("duckdb", "pyarrow.dataset", "pyarrow.fs", "pyarrow.parquet")
 
 
 @dataclass
@@ -32,7 +37,9 @@ class AppState:
 
     @classmethod
     def open(cls, settings: Settings) -> AppState:
-        """Migrate the store and open what every request shares."""
+        """Migrate the store, load the reads' libraries and open what every request shares."""
+        for library in READ_LIBRARIES:
+            importlib.import_module(library)
         sessions = session_factory(settings.resolved_database_url)
         lake = Lake(url=settings.resolved_data_url)
         return cls(
