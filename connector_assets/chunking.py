@@ -114,14 +114,10 @@ def chunk_text(text: str, *, language: str | None, settings: ChunkSettings) -> l
     if len(data) <= chunker.budget and lang not in _STRUCTURED_LANGUAGES:
         # One chunk either way; with no symbol to find, skip the block scan.
         chunker.emit_whole(kind=KIND_PARAGRAPH)
-    elif lang == "python" and chunker.python():
-        pass
+    elif lang == "python":
+        chunker.python()
     elif lang in PARSED_LANGUAGES:
-        root = _parse(data, lang)
-        if root is not None:
-            chunker.code(root)
-        else:
-            chunker.blocks(kind=KIND_PARAGRAPH, prose=False)
+        chunker.parsed(lang)
     elif lang in MARKDOWN_LANGUAGES:
         chunker.markdown()
     elif lang is None or lang in PROSE_LANGUAGES:
@@ -343,25 +339,29 @@ class _Chunker:
 
     # -- modes --
 
-    def code(self, root: tree_sitter.Node) -> None:
-        """Top-level definitions of a parsed file."""
+    def parsed(self, lang: str) -> None:
+        """Top-level definitions as tree-sitter parses them; blank-line blocks if it cannot."""
+        root = _parse(self.data, lang)
+        if root is None:
+            self.blocks(kind=KIND_PARAGRAPH, prose=False)
+            return
         units = self._node_units(root.named_children, start=0, end=len(self.data), prefix="")
         self._pack_and_emit(units, kind=KIND_DEFINITION, split=self._split_code)
 
-    def python(self) -> bool:
-        """Top-level statements of Python source found by the scanner, no parse.
-
-        False, with nothing emitted, when the scanner cannot be sure of them.
-        """
+    def python(self) -> None:
+        """Top-level statements of Python source found by the scanner, no parse; parsed by
+        tree-sitter when the scanner cannot be sure of them."""
         scan = self.data if self.data.endswith(b"\n") else self.data + b"\n"
-        if python_definitions.bad_indentation(scan):
-            return False
-        children = python_definitions.statements(scan, 0, len(scan))
+        children = (
+            None
+            if python_definitions.bad_indentation(scan)
+            else python_definitions.statements(scan, 0, len(scan))
+        )
         if children is None:
-            return False
+            self.parsed("python")
+            return
         units = self._statement_units(children, start=0, end=len(self.data), prefix="")
         self._pack_and_emit(units, kind=KIND_DEFINITION, split=self._split_class)
-        return True
 
     def emit_whole(self, *, kind: str) -> None:
         """The whole document as one chunk."""
@@ -458,16 +458,9 @@ class _Chunker:
         if not units:
             return [_Unit(start, self._rstrip(start, end))]
         units[0].start = start
-        data = self.data
-        kept: list[_Unit] = []
         for unit in units:
-            unit_start, unit_end = unit.start, unit.end
-            while unit_end > unit_start and data[unit_end - 1] in _WHITESPACE:
-                unit_end -= 1
-            if unit_end > unit_start:
-                unit.end = unit_end
-                kept.append(unit)
-        return kept
+            unit.end = self._rstrip(unit.start, unit.end)
+        return [unit for unit in units if unit.end > unit.start]
 
     def _blocks(self, start: int, end: int, *, fences: Sequence[tuple[int, int]]) -> list[_Unit]:
         """Blank-line separated blocks of [start, end); no cut inside a fenced block."""

@@ -14,16 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.profile import free_port
+
 START_DEADLINE_S = 10.0
 SSHD = Path("/usr/sbin/sshd")
 # Where a root sshd drops privileges before authentication; it must exist.
 PRIVSEP_DIR = Path("/run/sshd")
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -50,7 +46,7 @@ def _serving(command: list[str], *, host: str, port: int, log: Path) -> Iterator
 @contextmanager
 def git_daemon(base: Path, *, host: str) -> Iterator[int]:
     """`git daemon` exporting every repository under `base` on `host`; yields its port."""
-    port = _free_port(host)
+    port = free_port(host)
     command = [
         "git",
         "daemon",
@@ -100,7 +96,7 @@ def ssh_server(folder: Path, *, host: str) -> Iterator[SshServer]:
     folder.mkdir(parents=True)
     host_key = _keygen(folder / "host_key")
     (folder / "authorized_keys").write_text(_keygen(folder / "client_key") + "\n")
-    port = _free_port(host)
+    port = free_port(host)
     config = folder / "sshd_config"
     config.write_text(
         f"ListenAddress {host}:{port}\n"

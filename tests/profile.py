@@ -90,10 +90,10 @@ def dagster_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port of the loopback address `host` nobody listens on right now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 

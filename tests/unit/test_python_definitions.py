@@ -67,10 +67,9 @@ def _scan(source: str) -> list[Statement] | None:
 
 def _parsed_chunks(data: bytes, settings: ChunkSettings = SETTINGS) -> list[chunking.Chunk]:
     """The chunks of the tree-sitter path, which the scanner stands in for."""
-    root = chunking._parse(data, "python")
-    assert root is not None, "tree-sitter found a syntax error"
+    assert chunking._parse(data, "python") is not None, "tree-sitter found a syntax error"
     parsed = chunking._Chunker(data, settings)
-    parsed.code(root)
+    parsed.parsed("python")
     return parsed.chunks
 
 
