@@ -291,7 +291,7 @@ static int emit(Assembler *a, Py_ssize_t start, Py_ssize_t end, PyObject *kind, 
     Py_ssize_t context_len = PyBytes_GET_SIZE(context), first = start, newline, length;
     PyObject *text, *items[6];
     end = rstrip(d, start, end);
-    if (end == start)
+    if (end <= start)
         return 0;
     while (is_space(d[first]))
         first++;
@@ -799,7 +799,7 @@ done:
 }
 
 static PyObject *Assembler_pack_and_emit(Assembler *self, PyObject *args) {
-    PyObject *units_seq, *kind, *split, *first, *rest, *fast, *outcome = NULL;
+    PyObject *units_seq, *kind, *split, *first, *rest, *held, *outcome = NULL;
     Units units = {NULL, 0, 0};
     if (ready(self) < 0 || !PyArg_ParseTuple(args, "OUOSS:pack_and_emit", &units_seq, &kind,
                                              &split, &first, &rest))
@@ -808,10 +808,11 @@ static PyObject *Assembler_pack_and_emit(Assembler *self, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "split must be callable");
         return NULL;
     }
-    if (!(fast = PySequence_Fast(units_seq, "units must be a sequence")))
+    /* A tuple of the units holds them while `split` runs, whatever it does to `units`. */
+    if (!(held = PySequence_Tuple(units_seq)))
         return NULL;
-    for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(fast); k++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, k), *value;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(held); k++) {
+        PyObject *item = PyTuple_GET_ITEM(held, k), *value;
         Py_ssize_t start, end;
         if (!(value = PyObject_GetAttrString(item, "start")))
             goto done;
@@ -840,7 +841,7 @@ static PyObject *Assembler_pack_and_emit(Assembler *self, PyObject *args) {
         outcome = Py_NewRef(Py_None);
 done:
     units_release(&units);
-    Py_DECREF(fast);
+    Py_DECREF(held);
     return outcome;
 }
 
