@@ -57,8 +57,9 @@ typedef struct {
     Py_ssize_t len, cap;
 } Units;
 
-/* How a unit over the budget is split: by a Python callable (unit, first, rest), or, when
- * `callable` is NULL, as a scanned Python statement (`split_statement`). */
+/* What one `pack_and_emit` makes: chunks of `kind`, and a unit alone over the budget split
+ * by a Python callable (unit, first, rest), or, when `callable` is NULL, as a scanned
+ * Python statement (`split_statement`). */
 typedef struct {
     PyObject *callable;
     PyObject *kind;
@@ -233,23 +234,21 @@ static int statement_units(Bytes d, PyObject *children, Py_ssize_t start, Py_ssi
     for (Py_ssize_t k = 0; k < PyList_GET_SIZE(children); k++) {
         PyObject *child = PyList_GET_ITEM(children, k), *name, *symbol;
         Py_ssize_t child_start, child_end;
-        if (check_statement(child) < 0 || read_position(child, ST_START, start, end, &child_start) < 0)
+        if (check_statement(child) < 0 ||
+            read_position(child, ST_START, start, end, &child_start) < 0)
             return -1;
         child_end = PyLong_AsSsize_t(PyTuple_GET_ITEM(child, ST_END));
         if (child_end == -1 && PyErr_Occurred())
             return -1;
         name = PyTuple_GET_ITEM(child, ST_NAME);
-        if (name == Py_None)
+        if (name == Py_None) {
             symbol = Py_XNewRef(fallback);
-        else if (!PyUnicode_Check(name)) {
+        } else if (!PyUnicode_Check(name)) {
             PyErr_SetString(PyExc_TypeError, "a statement's name must be str or None");
             return -1;
-        } else if (prefix)
-            symbol = PyUnicode_Concat(prefix, name);
-        else
-            symbol = Py_NewRef(name);
-        if (name != Py_None && !symbol)
+        } else if (!(symbol = prefix ? PyUnicode_Concat(prefix, name) : Py_NewRef(name))) {
             return -1;
+        }
         Unit *unit = units->len ? &units->units[units->len - 1] : NULL;
         if (unit && previous_comment && child_start == last_end) {
             unit->item = child;
@@ -500,7 +499,8 @@ static int windows(Assembler *a, Py_ssize_t start, Py_ssize_t end, PyObject *sym
  * join a neighbour that has room: the next group when the two fit, else the previous one. */
 static Py_ssize_t pack(Bytes d, const Unit *u, Py_ssize_t count, Py_ssize_t budget,
                        Py_ssize_t *groups) {
-    Py_ssize_t n = 0, merged = 0, first = 0, half = floor_div(budget, 2), tiny = floor_div(budget, 3);
+    Py_ssize_t n = 0, merged = 0, first = 0;
+    Py_ssize_t half = floor_div(budget, 2), tiny = floor_div(budget, 3);
     if (u[count - 1].end - u[0].start <= budget) {
         groups[0] = 0;
         groups[1] = count;
