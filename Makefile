@@ -12,7 +12,7 @@ BASETEMP = --basetemp=$${TMPDIR:-/tmp}/headwater-tests-$@
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh connector_assets/_python_scan.c
+$(STAMP): pyproject.toml scripts/bootstrap.sh connector_assets/_python_scan.c connector_assets/_assembly.c
 	bash scripts/bootstrap.sh
 	touch $(STAMP)
 

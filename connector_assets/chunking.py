@@ -11,20 +11,22 @@ into overlapping windows: at sentences or lines, and at a byte position only as 
 resort.
 
 Small neighbours share a chunk, but where groups end is decided by the units' own bytes
-(see `_Chunker._pack`), so editing one definition leaves the chunks of the others
+(see `pack` in `_assembly.c`), so editing one definition leaves the chunks of the others
 byte-identical: chunk ids downstream are hashes of chunk text.
+
+Packing, windows and the chunks themselves are assembled in C (`_assembly.Assembler`)
+for every language; this module finds the units of the languages that are not scanned
+Python and splits their oversized units. Scanned Python is assembled in C throughout.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-import zlib
-from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import tree_sitter
 import tree_sitter_javascript
@@ -32,6 +34,7 @@ import tree_sitter_python
 import tree_sitter_typescript
 
 from connector_assets import python_definitions
+from connector_assets._assembly import Assembler
 
 # Bump whenever the chunks of an unchanged input and settings would change.
 CHUNKER_VERSION = "2"
@@ -274,12 +277,6 @@ def _node_text(node: tree_sitter.Node) -> str:
 # --- the chunker -----------------------------------------------------------------------
 
 _WHITESPACE = b" \t\n\r\f\v"
-# Anchors about every budget/2 bytes. Measured on 60 small functions, one edited at a
-# time (budget 200 tokens): a single edit rewrites 1.4 chunks on average, 4 at worst;
-# spacing 1 gave 1.5 and 6 with 6% fewer chunks overall, spacing 3 gave 1.1 and 3 with
-# 6% more.
-_ANCHOR_SPACING = 2
-_TEXT = re.compile(rb"[^ \t\n\r\f\v]")
 _BLANK_LINES = re.compile(rb"\n(?:[ \t\r\f\v]*\n)+")
 # A sentence ends at . ! ? (after closing quotes/brackets) followed by whitespace, or at
 # an ideographic full stop, exclamation or question mark.
@@ -301,41 +298,30 @@ class _Unit:
     end: int
     symbol: str | None = None
     node: tree_sitter.Node | None = None
-    statement: python_definitions.Statement | None = None  # Python scanned, not parsed
     heading_end: int = -1  # markdown sections: where the heading line(s) end
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    """Lines repeated before a split unit's chunks: `first` leads the first, `rest` the others.
-
-    The first chunk of a class or section starts with its own header, so only the later
-    ones need it repeated.
-    """
-
-    first: bytes = b""
-    rest: bytes = b""
-
-    def widest(self) -> int:
-        return max(len(self.first), len(self.rest))
-
-
-_NO_CONTEXT = _Context()
-_Splitter = Callable[[_Unit, _Context], None]
 
 
 class _Chunker:
     """Chunks of one UTF-8 document, appended to `chunks` in document order."""
 
-    __slots__ = ("_line_no", "_line_pos", "budget", "chunks", "data", "overlap")
+    __slots__ = ("_out", "budget", "data")
 
     def __init__(self, data: bytes, settings: ChunkSettings) -> None:
         self.data = data
         self.budget = settings.max_tokens * BYTES_PER_TOKEN
-        self.overlap = settings.overlap_tokens * BYTES_PER_TOKEN
-        self.chunks: list[Chunk] = []
-        self._line_pos = 0
-        self._line_no = 1
+        self._out = Assembler(
+            data,
+            self.budget,
+            settings.overlap_tokens * BYTES_PER_TOKEN,
+            BYTES_PER_TOKEN,
+            Chunk,
+            KIND_WINDOW,
+        )
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """The chunks so far, in document order."""
+        return self._out.chunks
 
     # -- modes --
 
@@ -346,7 +332,7 @@ class _Chunker:
             self.blocks(kind=KIND_PARAGRAPH, prose=False)
             return
         units = self._node_units(root.named_children, start=0, end=len(self.data), prefix="")
-        self._pack_and_emit(units, kind=KIND_DEFINITION, split=self._split_code)
+        self._out.pack_and_emit(units, KIND_DEFINITION, self._split_code, b"", b"")
 
     def python(self) -> None:
         """Top-level statements of Python source found by the scanner, no parse; parsed by
@@ -360,27 +346,27 @@ class _Chunker:
         if children is None:
             self.parsed("python")
             return
-        units = self._statement_units(children, start=0, end=len(self.data), prefix="")
-        self._pack_and_emit(units, kind=KIND_DEFINITION, split=self._split_class)
+        # Units, packing, classes at their members, windows: all in `_assembly.c`.
+        self._out.python(children, KIND_DEFINITION)
 
     def emit_whole(self, *, kind: str) -> None:
         """The whole document as one chunk."""
-        self._emit(0, len(self.data), kind=kind, symbol=None, context=b"")
+        self._out.emit(0, len(self.data), kind, None, b"")
 
     def blocks(self, *, kind: str, prose: bool) -> None:
         """Blank-line separated blocks: paragraphs of prose, or of unparsed code."""
         units = self._blocks(0, len(self.data), fences=())
         split = self._window_prose if prose else self._window_lines
-        self._pack_and_emit(units, kind=kind, split=split)
+        self._out.pack_and_emit(units, kind, split, b"", b"")
 
     def markdown(self) -> None:
         """Sections at headings, with the heading path as symbol."""
         units, fences = self._sections()
 
-        def split(unit: _Unit, context: _Context) -> None:
-            self._split_section(unit, context, fences=fences)
+        def split(unit: _Unit, first: bytes, rest: bytes) -> None:
+            self._split_section(unit, first, rest, fences=fences)
 
-        self._pack_and_emit(units, kind=KIND_SECTION, split=split)
+        self._out.pack_and_emit(units, KIND_SECTION, split, b"", b"")
 
     # -- units --
 
@@ -422,39 +408,9 @@ class _Chunker:
             last_row = max(last_row, node.end_point.row)
         return self._cover(units, start, end)
 
-    def _statement_units(
-        self,
-        children: Sequence[python_definitions.Statement],
-        *,
-        start: int,
-        end: int,
-        prefix: str,
-        fallback: str | None = None,
-    ) -> list[_Unit]:
-        """`_node_units` for scanned statements: the same units a clean parse gives."""
-        units: list[_Unit] = []
-        unit: _Unit | None = None
-        previous_comment = False
-        last_end = -1
-        for child in children:
-            name = child.name
-            symbol = fallback if name is None else prefix + name
-            if unit is not None and previous_comment and child.start == last_end:
-                # A comment right above a definition documents it: same unit.
-                unit.statement = child
-                unit.symbol = symbol
-            else:
-                if unit is not None:
-                    unit.end = child.start
-                unit = _Unit(child.start, end, symbol, None, child)
-                units.append(unit)
-            previous_comment = child.comment
-            if child.end > last_end:
-                last_end = child.end
-        return self._cover(units, start, end)
-
     def _cover(self, units: list[_Unit], start: int, end: int) -> list[_Unit]:
-        """`units` stretched to cover [start, end), trimmed of trailing blank space."""
+        """`units` stretched to cover [start, end), trimmed of trailing blank space (`cover`
+        in `_assembly.c` does the same for scanned Python)."""
         if not units:
             return [_Unit(start, self._rstrip(start, end))]
         units[0].start = start
@@ -537,90 +493,13 @@ class _Chunker:
             unit.end = self._rstrip(unit.start, unit.end)
         return [unit for unit in units if unit.end > unit.start], fences
 
-    # -- packing --
-
-    def _pack(self, units: Sequence[_Unit], budget: int) -> list[tuple[int, int]]:
-        """Group consecutive units into index ranges [i, j) of at most `budget` bytes.
-
-        Greedy packing alone would let one edit shift every later group boundary. Here a
-        unit over half the budget always stands alone, and a run of smaller units is
-        also cut before any unit whose own bytes make it an anchor (`_is_anchor`), so a
-        change moves boundaries only up to the next anchor or large unit. Groups still
-        under a third of the budget then join a neighbour that has room.
-        """
-        count = len(units)
-        if units[-1].end - units[0].start <= budget:
-            return [(0, count)]
-        half = budget // 2
-        view = memoryview(self.data)
-        groups: list[tuple[int, int]] = []
-        first = 0
-        first_big = units[0].end - units[0].start > half
-        for index in range(1, count):
-            unit = units[index]
-            big = unit.end - unit.start > half
-            if (
-                first_big
-                or big
-                or unit.end - units[first].start > budget
-                or _is_anchor(view[unit.start : unit.end], budget=budget)
-            ):
-                groups.append((first, index))
-                first, first_big = index, big
-        groups.append((first, count))
-
-        tiny = budget // 3
-        merged: list[tuple[int, int]] = []
-        for position, (i, j) in enumerate(groups):
-            if units[j - 1].end - units[i].start < tiny:
-                following = position + 1
-                if (
-                    following < len(groups)
-                    and units[groups[following][1] - 1].end - units[i].start <= budget
-                ):
-                    groups[following] = (i, groups[following][1])
-                    continue
-                if merged and units[j - 1].end - units[merged[-1][0]].start <= budget:
-                    merged[-1] = (merged[-1][0], j)
-                    continue
-            merged.append((i, j))
-        return merged
-
-    def _pack_and_emit(
-        self,
-        units: Sequence[_Unit],
-        *,
-        kind: str,
-        split: _Splitter,
-        context: _Context = _NO_CONTEXT,
-    ) -> None:
-        """Emit packed groups; a unit over the budget goes to `split` instead."""
-        if not units:
-            return
-        budget = self.budget - context.widest()
-        later = _Context(context.rest, context.rest)
-        for index, (i, j) in enumerate(self._pack(units, budget)):
-            group_context = context if index == 0 else later
-            if j - i == 1 and units[i].end - units[i].start > budget:
-                split(units[i], group_context)
-                continue
-            if j - i == 1:
-                symbol = units[i].symbol
-            else:
-                symbols = dict.fromkeys(u.symbol for u in units[i:j] if u.symbol is not None)
-                symbol = ", ".join(symbols) or None
-            self._emit(
-                units[i].start,
-                units[j - 1].end,
-                kind=kind,
-                symbol=symbol,
-                context=group_context.first,
-            )
-
     # -- splitting oversized units --
 
-    def _split_code(self, unit: _Unit, context: _Context) -> None:
-        """A class-like unit at its members, its header repeated as context; else windows."""
+    def _split_code(self, unit: _Unit, first: bytes, rest: bytes) -> None:
+        """A class-like unit at its members, its header repeated as context; else windows.
+
+        (Scanned Python's classes are split the same way in `_assembly.c`.)
+        """
         definition = _container(unit.node) if unit.node is not None else None
         body: tree_sitter.Node | None = None
         if definition is not None:
@@ -630,9 +509,9 @@ class _Chunker:
                 else definition.child_by_field_name("body")
             )
         if definition is None or body is None or body.named_child_count < 2:
-            self._window_lines(unit, context)
+            self._window_lines(unit, first, rest)
             return
-        header = context.rest + self._header(definition, body) + b"\n"
+        header = rest + self._header(definition, body) + b"\n"
         members = self._node_units(
             body.named_children,
             start=unit.start,
@@ -641,44 +520,9 @@ class _Chunker:
             fallback=unit.symbol,
         )
         if len(header) > self.budget // 2 or len(members) < 2:
-            self._window_lines(unit, context)
+            self._window_lines(unit, first, rest)
             return
-        self._pack_and_emit(
-            members,
-            kind=KIND_DEFINITION,
-            split=self._split_code,
-            context=_Context(context.first, header),
-        )
-
-    def _split_class(self, unit: _Unit, context: _Context) -> None:
-        """`_split_code` for a scanned Python unit: a class at its members, else windows.
-
-        The header runs through the body's leading comments, which tree-sitter leaves
-        outside the body.
-        """
-        statement = unit.statement
-        members: list[_Unit] = []
-        header = b""
-        if statement is not None and statement.members is not None:
-            header = self.data[statement.line_start : statement.header_end].rstrip()
-            header = context.rest + header + b"\n"
-            if len(statement.members) >= 2:
-                members = self._statement_units(
-                    statement.members,
-                    start=unit.start,
-                    end=unit.end,
-                    prefix=f"{unit.symbol}." if unit.symbol else "",
-                    fallback=unit.symbol,
-                )
-        if len(members) < 2 or len(header) > self.budget // 2:
-            self._window_lines(unit, context)
-            return
-        self._pack_and_emit(
-            members,
-            kind=KIND_DEFINITION,
-            split=self._split_class,
-            context=_Context(context.first, header),
-        )
+        self._out.pack_and_emit(members, KIND_DEFINITION, self._split_code, first, header)
 
     def _header(self, definition: tree_sitter.Node, body: tree_sitter.Node) -> bytes:
         """The lines from a definition's first line to the line where its body opens."""
@@ -689,7 +533,7 @@ class _Chunker:
         return self.data[line_start : line_end if line_end != -1 else len(self.data)].rstrip()
 
     def _split_section(
-        self, unit: _Unit, context: _Context, *, fences: Sequence[tuple[int, int]]
+        self, unit: _Unit, first: bytes, rest: bytes, *, fences: Sequence[tuple[int, int]]
     ) -> None:
         """An oversized markdown section at its paragraphs, its heading repeated as context."""
         paragraphs = self._blocks(unit.start, unit.end, fences=fences)
@@ -700,214 +544,28 @@ class _Chunker:
         for paragraph in paragraphs:
             paragraph.symbol = unit.symbol
         if unit.heading_end > unit.start:
-            heading = context.rest + self.data[unit.start : unit.heading_end].rstrip() + b"\n\n"
+            heading = rest + self.data[unit.start : unit.heading_end].rstrip() + b"\n\n"
             if len(heading) <= self.budget // 2:
-                context = _Context(context.first, heading)
+                rest = heading
         if len(paragraphs) > 1:
-            self._pack_and_emit(
-                paragraphs, kind=KIND_PARAGRAPH, split=self._window_prose, context=context
-            )
+            self._out.pack_and_emit(paragraphs, KIND_PARAGRAPH, self._window_prose, first, rest)
         elif paragraphs:
-            self._window_prose(paragraphs[0], context)
+            self._window_prose(paragraphs[0], first, rest)
 
-    def _window_lines(self, unit: _Unit, context: _Context) -> None:
-        self._windows(unit, context, levels=(_Lines(self.data, unit.start, unit.end),))
+    def _window_lines(self, unit: _Unit, first: bytes, rest: bytes) -> None:
+        """Windows over `unit` cut at lines (`windows` in `_assembly.c`)."""
+        self._out.windows(unit.start, unit.end, unit.symbol, first, rest, None)
 
-    def _window_prose(self, unit: _Unit, context: _Context) -> None:
-        data = self.data
-        sentences = [m.end() for m in _SENTENCE_END.finditer(data, unit.start, unit.end)]
-        self._windows(
-            unit, context, levels=(_Points(sentences), _Lines(data, unit.start, unit.end))
-        )
-
-    def _windows(self, unit: _Unit, context: _Context, *, levels: Sequence[_Cuts]) -> None:
-        """Overlapping windows over `unit`, cut at the first level with a cut point that fits.
-
-        `levels` are ascending cut offsets, preferred first (sentences, then lines); the
-        cut is the first point past an even share of the rest, else the last that fits. A
-        window with none is cut at a newline or space in its second half, else at a
-        character boundary. The next window starts at the earliest cut point of the same
-        level within `overlap` bytes of the cut. The first window gets `context.first`,
-        the others `context.rest`.
-        """
-        data = self.data
-        budget = max(self.budget - context.widest(), 1)
-        lead = context.first
-        overlap = min(self.overlap, budget - 1)
-        end = unit.end
-        pos = unit.start
-        previous_end = pos
-        while True:
-            if _TEXT.search(data, pos, end) is None:
-                return
-            limit = pos + budget
-            if limit >= end:
-                self._emit(pos, end, kind=KIND_WINDOW, symbol=unit.symbol, context=lead)
-                return
-            floor = max(pos, previous_end)
-            # Aim at an even share of what is left, so the last window is not a sliver.
-            stride = budget - overlap
-            share = end - pos - overlap
-            target = pos + overlap + -(-share // -(-share // stride))
-            cut = -1
-            points: _Cuts | None = None
-            for level in levels:
-                cut = level.near(target, limit)
-                if cut > floor:
-                    points = level
-                    break
-            if points is None:
-                cut = self._hard_cut(pos, limit, floor=floor)
-                if cut > limit and pos < floor:
-                    # A wide character right after the overlap: drop the overlap instead.
-                    pos = floor
-                    continue
-            if cut - pos + len(lead) > self.budget:
-                lead = b""  # a lone wide character: no room for context beside it
-            self._emit(pos, cut, kind=KIND_WINDOW, symbol=unit.symbol, context=lead)
-            lead = context.rest
-            previous_end = cut
-            following = cut
-            if overlap:
-                if points is not None:
-                    candidate = points.first_from(cut - overlap)
-                    if pos < candidate < cut:
-                        following = candidate
-                else:
-                    following = self._soft_start(max(cut - overlap, pos + 1), cut)
-            pos = following
-
-    def _hard_cut(self, pos: int, limit: int, *, floor: int) -> int:
-        """A cut in (floor, limit]: after a newline or space in the window's second half."""
-        data = self.data
-        middle = max(floor + 1, pos + (limit - pos) // 2)
-        newline = data.rfind(b"\n", middle, limit)
-        if newline != -1:
-            return newline + 1
-        space = data.rfind(b" ", middle, limit)
-        if space != -1:
-            return space + 1
-        cut = limit
-        while cut > floor + 1 and data[cut] & 0xC0 == 0x80:
-            cut -= 1
-        while cut < len(data) and data[cut] & 0xC0 == 0x80:
-            # A character wider than the budget: the only chunk allowed over it.
-            cut += 1
-        return cut
-
-    def _soft_start(self, at: int, cut: int) -> int:
-        """Where an overlap starting near `at` begins: after a space if one is close."""
-        data = self.data
-        space = data.find(b" ", at, cut)
-        if space != -1 and space + 1 < cut:
-            return space + 1
-        while at < cut and data[at] & 0xC0 == 0x80:
-            at += 1
-        return at
-
-    # -- output --
+    def _window_prose(self, unit: _Unit, first: bytes, rest: bytes) -> None:
+        """Windows over `unit` cut at sentence ends, else at lines."""
+        sentences = [m.end() for m in _SENTENCE_END.finditer(self.data, unit.start, unit.end)]
+        self._out.windows(unit.start, unit.end, unit.symbol, first, rest, sentences)
 
     def _rstrip(self, start: int, end: int) -> int:
         data = self.data
         while end > start and data[end - 1] in _WHITESPACE:
             end -= 1
         return end
-
-    def _emit(self, start: int, end: int, *, kind: str, symbol: str | None, context: bytes) -> None:
-        """Append [start, end) trimmed of blank space, keeping the first line's indent."""
-        data = self.data
-        # bytes.strip's whitespace is _WHITESPACE.
-        piece = data[start:end].rstrip()
-        if not piece:
-            return
-        end = start + len(piece)
-        first = end - len(piece.lstrip())
-        newline = data.rfind(b"\n", max(start - 1, 0), first)
-        # Keep the indentation of a line-aligned start; a window cut mid-line starts at text.
-        line_start = newline + 1 if newline != -1 or start == 0 else first
-        if line_start != start:
-            piece = data[line_start:end]
-            start = line_start
-        text = (context + piece).decode("utf-8", "surrogatepass")
-        if text.isspace():
-            return
-        if start >= self._line_pos:
-            self._line_no += data.count(b"\n", self._line_pos, start)
-        else:
-            self._line_no -= data.count(b"\n", start, self._line_pos)
-        self._line_pos = start
-        self.chunks.append(
-            Chunk(
-                text,
-                self._line_no,
-                self._line_no + data.count(b"\n", start, end),
-                -(-(len(context) + end - start) // BYTES_PER_TOKEN),
-                kind,
-                symbol,
-            )
-        )
-
-
-class _Cuts(Protocol):
-    """Ascending cut points of one level (sentences, lines) inside a unit."""
-
-    def near(self, target: int, limit: int) -> int:
-        """The first point at or after `target` if it is at most `limit`, else the last
-        point before `target`; -1 when there is none."""
-        ...
-
-    def first_from(self, at: int) -> int:
-        """The first point at or after `at` (one exists: the caller passes a point's
-        offset or less)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Points:
-    """Cut points listed in advance."""
-
-    points: list[int]
-
-    def near(self, target: int, limit: int) -> int:
-        points = self.points
-        index = bisect_left(points, target)
-        if index == len(points) or points[index] > limit:
-            index -= 1
-        return points[index] if index >= 0 else -1
-
-    def first_from(self, at: int) -> int:
-        return self.points[bisect_left(self.points, at)]
-
-
-@dataclass(frozen=True, slots=True)
-class _Lines:
-    """The offsets right after each newline in [start, end), found on demand in C."""
-
-    data: bytes
-    start: int
-    end: int
-
-    def near(self, target: int, limit: int) -> int:
-        newline = self.data.find(b"\n", target - 1, self.end)
-        if newline != -1 and newline < limit:
-            return newline + 1
-        newline = self.data.rfind(b"\n", self.start, target - 1)
-        return newline + 1 if newline != -1 else -1
-
-    def first_from(self, at: int) -> int:
-        return self.data.find(b"\n", max(at - 1, self.start), self.end) + 1
-
-
-def _is_anchor(content: memoryview, *, budget: int) -> bool:
-    """Whether a group must start at this unit, decided by the unit's bytes alone.
-
-    The odds grow with the unit's size (_ANCHOR_SPACING * size / budget), so anchors
-    fall about every budget / _ANCHOR_SPACING bytes whatever the units' sizes.
-    """
-    # CRC is linear, so near-identical units share its low bits; a multiplicative
-    # (Fibonacci) hash spreads every bit into the high ones.
-    mixed = (zlib.crc32(content) * 0x9E3779B1) & 0xFFFFFFFF
-    return mixed * budget < len(content) * _ANCHOR_SPACING * 0x100000000
 
 
 def _decode(raw: bytes) -> str:

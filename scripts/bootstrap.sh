@@ -13,7 +13,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 # The ssh server of the git connector's egress tests (each test starts its own sshd).
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
-# The C extension connector_assets/_python_scan.c: a compiler and the interpreter's headers.
+# The C extensions connector_assets/_python_scan.c and _assembly.c: a compiler and the
+# interpreter's headers.
 command -v gcc >/dev/null || need+=(gcc)
 include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 [ -f "$include/Python.h" ] || need+=(python3-dev)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import itertools
 import random
 import re
 
 import pytest
 
+from connector_assets._assembly import Assembler
 from connector_assets.chunking import (
     BYTES_PER_TOKEN,
     CHUNKER_VERSION,
+    KIND_WINDOW,
     Chunk,
     ChunkSettings,
     chunk_text,
@@ -578,3 +581,58 @@ def test_settings_fingerprint_and_validation() -> None:
         ChunkSettings(max_tokens=0)
     with pytest.raises(ValueError, match="overlap_tokens"):
         ChunkSettings(max_tokens=64, overlap_tokens=64)
+
+
+def _small_functions(count: int) -> str:
+    rng = random.Random(11)
+    return "\n\n".join(
+        f"def step_{i}(value):\n"
+        + "".join(f"    value = transform_{i}(value, {j})\n" for j in range(rng.randint(1, 6)))
+        + "    return value\n"
+        for i in range(count)
+    )
+
+
+# What this chunker version gives for the texts above, at four sizes (checked against
+# main's pure-Python packing when it moved to C: anchors, packing, windows, contexts).
+PINNED = "ddfdd22c"
+
+
+def test_chunks_of_this_version_are_pinned() -> None:
+    """Packing, anchors (CRC-32 of a unit's bytes), windows and contexts as they were: a
+    change here must bump CHUNKER_VERSION."""
+    texts = [
+        (PYTHON, "python"),
+        (_small_functions(120), "python"),
+        (TYPESCRIPT, "typescript"),
+        (MARKDOWN, "markdown"),
+        (PROSE, "text"),
+        (PYTHON, "ruby"),
+    ]
+    digest = hashlib.sha256()
+    for max_tokens, overlap_tokens in ((512, 64), (100, 20), (24, 8), (2, 1)):
+        settings = ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap_tokens)
+        for text, language in texts:
+            digest.update(repr(chunk_text(text, language=language, settings=settings)).encode())
+    assert digest.hexdigest()[:8] == PINNED
+
+
+def test_the_assembler_checks_what_it_is_given() -> None:
+    out = Assembler(b"def f():\n    pass\n", 30, 3, BYTES_PER_TOKEN, Chunk, KIND_WINDOW)
+    with pytest.raises(ValueError, match="not inside"):
+        out.emit(0, 99, "definition", None, b"")
+    with pytest.raises(ValueError, match="not inside"):
+        out.windows(5, 2, None, b"", b"", None)
+    with pytest.raises(ValueError, match="ascend"):
+        out.windows(0, 9, None, b"", b"", [5, 3])
+    with pytest.raises(TypeError):
+        out.emit(0, 5, "definition", None, "not bytes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Statement"):
+        out.python([(0, 5)], "definition")  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="outside"):
+        out.python([(99, 99, False, None, None, -1, -1)], "definition")  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="tuple subclass"):
+        Assembler(b"", 30, 3, BYTES_PER_TOKEN, dict, KIND_WINDOW)  # type: ignore[arg-type]
+    assert out.chunks == []
+    out.emit(0, 17, "definition", "f", b"# ctx\n")
+    assert out.chunks == [Chunk("# ctx\ndef f():\n    pass", 1, 2, 8, "definition", "f")]
