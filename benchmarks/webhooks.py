@@ -14,7 +14,8 @@ Default mode, in two phases:
 1. Ingress: `--seconds` of deliveries with no daemon running, so the API does nothing but
    verify, store and queue: requests/s, p50/p99 of the acknowledgement, and deliveries
    accepted (200) == deliveries stored (rows counted in the store).
-2. Delivery to run: `dagster-daemon run` on the same DAGSTER_HOME drains what phase 1 queued,
+2. Delivery to run: `dagster-daemon run` on the same DAGSTER_HOME, with its code server
+   shared as `headwater up` runs it (`resources/code_server.py`), drains what phase 1 queued,
    then `--probes` times a commit is pushed to an idle source and its delivery sent, at a
    random moment of the sensor daemon's 5-second loop; the delay runs from the delivery's
    acknowledgement to its run's start in the Dagster instance, split into the sensor (until
@@ -212,24 +213,35 @@ def seed(home: Path, *, api_url: str, works: dict[str, Path]) -> list[BenchSourc
     return seeded
 
 
-@contextmanager
-def daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`dagster-daemon run` on the workspace, with `env` (DAGSTER_HOME included)."""
-    from resources.dagster_home import WORKSPACE_YAML
+@dataclass
+class Dagster:
+    """The daemon and the code server it runs on, as `headwater up` starts them."""
 
-    command = [
-        str(Path(sys.executable).parent / "dagster-daemon"),
-        "run",
-        "-w",
-        str(WORKSPACE_YAML),
-    ]
-    with log.open("wb") as out:
+    daemon: subprocess.Popen[bytes]
+    code_server: subprocess.Popen[bytes]
+
+    def cpu_s(self) -> float:
+        """CPU seconds of both process trees so far (run workers included)."""
+        return tree_cpu_s(self.daemon.pid) + tree_cpu_s(self.code_server.pid)
+
+
+@contextmanager
+def dagster(env: dict[str, str], log: Path) -> Iterator[Dagster]:
+    """The shared code server and `dagster-daemon run` on it, with `env` (DAGSTER_HOME
+    included), as `headwater up` runs them; both write to `log`."""
+    from resources.code_server import shared_code_server
+
+    with (
+        log.open("wb") as out,
+        shared_code_server(Path(env["DAGSTER_HOME"]), env, output=out) as (workspace, server),
+    ):
+        command = [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(workspace)]
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+        try:
+            yield Dagster(daemon=process, code_server=server)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
 
 
 def _push_delivery(source: BenchSource, *, before: str, after: str) -> tuple[bytes, dict[str, str]]:
@@ -457,14 +469,16 @@ def delay_report(delays: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def memory(api_pid: int, daemon_pid: int) -> dict[str, Any]:
+def memory(api_pid: int, processes: Dagster) -> dict[str, Any]:
     """Resident MiB of each API worker (uvicorn's spawned children, or uvicorn itself when it
-    has none), of the daemon and of its code server (run workers come and go: left out)."""
-    servers = [pid for pid in children(daemon_pid) if "grpc" in cmdline(pid)]
+    has none), of the daemon, and of the code server: its proxy and the server it runs (run
+    workers come and go: left out)."""
+    proxy = processes.code_server.pid
+    servers = [pid for pid in children(proxy) if "grpc" in cmdline(pid)]
     return {
         "apiWorkersMiB": [rss_mib(pid) for pid in api_workers(api_pid)],
-        "daemonMiB": rss_mib(daemon_pid),
-        "codeServerMiB": [rss_mib(pid) for pid in servers],
+        "daemonMiB": rss_mib(processes.daemon.pid),
+        "codeServerMiB": [rss_mib(pid) for pid in [proxy, *servers]],
     }
 
 
@@ -509,12 +523,12 @@ def run(
         watch = Watch(home)
         ingress_result = ingress_report(ingress, stored=watch.stored_deliveries())
         load_ingress = load()
-        with daemon(env, home / "daemon.log") as daemon_process:
+        with dagster(env, home / "daemon.log") as processes:
             drained = watch.drain()
-            cpu_before = tree_cpu_s(daemon_process.pid)
+            cpu_before = processes.cpu_s()
             delays = probe(served.url, watch, seeded, count=probes)
             watch.drain()  # no run left writing in the home when it is removed
-            daemon_cpu = tree_cpu_s(daemon_process.pid) - cpu_before
+            daemon_cpu = processes.cpu_s() - cpu_before
         return {
             "rate_per_min": rate_per_min,
             "seconds": seconds,
@@ -538,7 +552,7 @@ def soak(*, rate_per_min: float, minutes: int, workers: int, sources: int) -> di
         ) as tmp,
         environment(Path(tmp), sources=sources) as (home, env, seeded),
         serve(home, workers=workers, env=env) as served,
-        daemon(env, home / "daemon.log") as daemon_process,
+        dagster(env, home / "daemon.log") as processes,
     ):
         watch = Watch(home)
         watch.drain()
@@ -554,7 +568,7 @@ def soak(*, rate_per_min: float, minutes: int, workers: int, sources: int) -> di
                     "load": load(),
                     "stored": await asyncio.to_thread(watch.stored_deliveries),
                     **(await asyncio.to_thread(watch.runs)),
-                    **memory(served.pid, daemon_process.pid),
+                    **memory(served.pid, processes),
                 }
                 minutes_report.append(snapshot)
                 sys.stderr.write(json.dumps(snapshot) + "\n")

@@ -1,4 +1,4 @@
-"""`headwater up`: the API, the Dagster webserver and the daemon together, plus a demo source."""
+"""`headwater up`: the API, the Dagster webserver, daemon and code server, plus a demo source."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import click
 
 from api.auth import mint_token, signing_secret
 from cli.context import CLI_OWNER, CliContext
-from resources.dagster_home import PROJECT_ROOT, WORKSPACE_YAML, prepare_dagster_home
+from resources.code_server import shared_code_server
+from resources.dagster_home import PROJECT_ROOT, prepare_dagster_home
 from resources.store import jobs, sources
 from resources.store.engine import session_factory
 from resources.store.models import SyncType
@@ -42,60 +43,63 @@ def up(
     obj: CliContext, host: str, api_port: int, dagster_port: int, workers: int, demo: bool
 ) -> None:
     """Start Headwater on this machine and stay in the foreground (Ctrl-C stops it)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it like Ctrl-C
     home = prepare_dagster_home(obj.settings)
     session_factory(obj.settings.resolved_database_url)  # migrate before the children start
     if demo:
         _ensure_demo_source(obj)
-    bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    commands = {
-        "api": [
-            str(bin_dir / "uvicorn"),
-            "--factory",
-            "api.main:create_app",
-            "--host",
-            host,
-            "--port",
-            str(api_port),
-            "--workers",
-            str(workers),
-        ],
-        "dagster-webserver": [
-            str(bin_dir / "dagster-webserver"),
-            "-w",
-            str(WORKSPACE_YAML),
-            "-h",
-            host,
-            "-p",
-            str(dagster_port),
-        ],
-        "dagster-daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],
-    }
-    children = {
-        name: subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
-        for name, command in commands.items()
-    }
-    click.echo(f"API       http://{host}:{api_port}/health")
-    click.echo(f"Dagster   http://{host}:{dagster_port}/assets")
-    click.echo(f"Home      {obj.settings.resolved_home}")
-    bearer = mint_token(signing_secret(obj.settings), user=CLI_OWNER, ttl=UP_TOKEN_TTL)
-    click.echo(f"Token     {bearer}  (user {CLI_OWNER}, {UP_TOKEN_TTL.days} days)")
     try:
-        while all(child.poll() is None for child in children.values()):
-            time.sleep(1)
-        failed = [name for name, child in children.items() if child.poll() is not None]
-        raise click.ClickException(f"{', '.join(failed)} stopped; shutting down the rest")
-    except KeyboardInterrupt:
-        click.echo("Stopping...")
-    finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children.values():
+        with shared_code_server(home, env) as (workspace, code_server):
+            children = {"dagster code-server": code_server}
+            for name, command in _commands(str(workspace), host, api_port, dagster_port, workers):
+                children[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+            click.echo(f"API       http://{host}:{api_port}/health")
+            click.echo(f"Dagster   http://{host}:{dagster_port}/assets")
+            click.echo(f"Home      {obj.settings.resolved_home}")
+            bearer = mint_token(signing_secret(obj.settings), user=CLI_OWNER, ttl=UP_TOKEN_TTL)
+            click.echo(f"Token     {bearer}  (user {CLI_OWNER}, {UP_TOKEN_TTL.days} days)")
             try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+                _watch(children)
+            finally:
+                _stop(children)
+    except RuntimeError as failed:  # the code server did not start
+        raise click.ClickException(str(failed)) from failed
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+
+
+def _commands(
+    workspace: str, host: str, api_port: int, dagster_port: int, workers: int
+) -> list[tuple[str, list[str]]]:
+    """The API, the Dagster webserver and the daemon, by name; both Dagster ones on `workspace`."""
+    bin_dir = Path(sys.executable).parent
+    api = [str(bin_dir / "uvicorn"), "--factory", "api.main:create_app", "--host", host]
+    api += ["--port", str(api_port), "--workers", str(workers)]
+    webserver = [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host]
+    webserver += ["-p", str(dagster_port)]
+    daemon = [str(bin_dir / "dagster-daemon"), "run", "-w", workspace]
+    return [("api", api), ("dagster-webserver", webserver), ("dagster-daemon", daemon)]
+
+
+def _watch(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Return never; raise once a child stopped (or on Ctrl-C, as KeyboardInterrupt)."""
+    while all(child.poll() is None for child in children.values()):
+        time.sleep(1)
+    failed = [name for name, child in children.items() if child.poll() is not None]
+    raise click.ClickException(f"{', '.join(failed)} stopped; shutting down the rest")
+
+
+def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Interrupt every child still running, then wait for each (killed after 20 s)."""
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    for child in children.values():
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def _ensure_demo_source(obj: CliContext) -> None:

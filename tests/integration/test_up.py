@@ -45,6 +45,20 @@ def _graphql(port: int) -> dict[str, Any]:
     return data
 
 
+def _session_commands(session: int) -> list[str]:
+    """The command lines of the processes in `session`."""
+    commands = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[3]) == session:
+            commands.append(command.replace(b"\0", b" ").decode())
+    return commands
+
+
 def test_up_serves_the_ui_with_the_demo_source_synced(tmp_path: Path) -> None:
     api_port, ui_port = free_port(), free_port()
     env = process_env(tmp_path / "home")
@@ -78,6 +92,9 @@ def test_up_serves_the_ui_with_the_demo_source_synced(tmp_path: Path) -> None:
         assert b'"headwater (demo)"' in listing.stdout
         health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=10)
         assert health.status_code == 200 and health.json()["database"] == "connected"
+        # The webserver and the daemon share one code server: none starts its own.
+        servers = [cmd for cmd in _session_commands(process.pid) if " api grpc " in cmd]
+        assert len(servers) == 1, servers
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
