@@ -9,8 +9,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from resources.connectors.base import (
+    HTTP_URL_RE,
     JSON_SCHEMA_DIALECT,
     BaseConnector,
     CheckResult,
@@ -138,7 +142,25 @@ def _validated(
             field=field,
             details={"errors": [{"field": f, "message": m} for f, m in problems]},
         )
+    _check_urls(schema, config, root=root)
     return copy.deepcopy(dict(config))
+
+
+def _check_urls(schema: Mapping[str, Any], config: Mapping[str, Any], *, root: str) -> None:
+    """Raise a ConfigError for an http(s) URL field that matches the schema's pattern but
+    that a URL parser refuses (a bracketed host that is no IP address, a port out of range,
+    a host IDNA cannot encode): the connector could never reach it."""
+    for name, field in schema.get("properties", {}).items():
+        value = config.get(name)
+        if field.get("pattern") != HTTP_URL_RE or not isinstance(value, str):
+            continue
+        try:
+            urlsplit(value).port  # noqa: B018 - parsing the port is the check
+            httpx.URL(value)
+        except (ValueError, httpx.InvalidURL) as refused:
+            raise ConfigError(
+                f"{root}.{name}: must be an http(s) URL ({refused})", field=f"{root}.{name}"
+            ) from refused
 
 
 def connection_connector(type: str, *, oauth: bool = False) -> type[BaseConnector]:
