@@ -1,19 +1,16 @@
 """The CLI starts quickly: it imports a command's libraries only when that command runs, so
 `headwater --help` loads click alone and `headwater jobs show` no pipeline, API or lake
-library (see the README's "Command line")."""
+library (see the README's "The command line")."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 from resources.store import jobs, sources
 from resources.store.engine import session_factory, transaction
 from resources.store.models import SyncType
+from tests.fresh_python import run_fresh
 
-REPO = Path(__file__).resolve().parents[2]
 PIPELINE_LIBRARIES = {"dagster", "fastapi", "duckdb", "pyarrow"}
 
 
@@ -29,17 +26,7 @@ def _imported_by(home: Path, *args: str) -> set[str]:
         assert not code, code
         print(" ".join(sorted({name.partition(".")[0] for name in sys.modules})))
     """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        cwd=REPO,
-        env={"PATH": "/usr/bin:/bin", "HEADWATER_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return set(result.stdout.split())
+    return set(run_fresh(code, home, *args).split())
 
 
 def test_help_imports_click_and_no_library_of_a_command(tmp_path: Path) -> None:
