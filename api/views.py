@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from api.schemas import (
     FileOut,
@@ -12,13 +13,14 @@ from api.schemas import (
     SourceStatsOut,
     WebhookSetupOut,
 )
-from resources.connectors.options import PipelineOptions
-from resources.files import IndexedFile
-from resources.lake import Lake
-from resources.source_configs import shown_config, source_options
-from resources.source_stats import source_stats
-from resources.store.models import JobStatus, Source, SyncJob
-from resources.webhooks.subscriptions import Subscription
+from resources.store.models import JobStatus
+
+if TYPE_CHECKING:
+    from resources.connectors.options import PipelineOptions
+    from resources.files import IndexedFile
+    from resources.lake import Lake
+    from resources.store.models import Source, SyncJob
+    from resources.webhooks.subscriptions import Subscription
 
 
 def source_view(source: Source, lake: Lake, *, defaults: PipelineOptions) -> SourceOut:
@@ -29,6 +31,11 @@ def source_view(source: Source, lake: Lake, *, defaults: PipelineOptions) -> Sou
         lake: The lake.
         defaults: The deployment's options, for those neither it nor its connection sets.
     """
+    # Imported here: they load the connectors, the vault and the lake (Dagster resources),
+    # which `headwater jobs show` does without when it builds a job's view from this module.
+    from resources.source_configs import shown_config, source_options
+    from resources.source_stats import source_stats
+
     stats = source_stats(lake, source.id)
     return SourceOut(
         id=source.id,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-from cryptography.fernet import Fernet
 
-from cli.context import CliContext
-from resources.key_rotation import rotate_secrets
-from resources.store.engine import session_factory
-from resources.vault import KEYS_VARIABLE
+if TYPE_CHECKING:
+    from cli.context import CliContext
 
 
 @click.group("keys")
@@ -21,6 +19,8 @@ def keys() -> None:
 @keys.command("generate")
 def generate() -> None:
     """Print a new Fernet key, to put first in HEADWATER_ENCRYPTION_KEYS."""
+    from cryptography.fernet import Fernet
+
     click.echo(Fernet.generate_key().decode())
 
 
@@ -33,8 +33,10 @@ def rotate(obj: CliContext, as_json: bool) -> None:
     Put the new key first and keep the old ones after it while this runs; afterwards the
     old keys can be dropped. Exits 1 if some secret could be opened by none of the keys.
     """
-    sessions = session_factory(obj.settings.resolved_database_url)
-    report = rotate_secrets(sessions, obj.vault)
+    from resources.key_rotation import rotate_secrets
+    from resources.vault import KEYS_VARIABLE
+
+    report = rotate_secrets(obj.sessions, obj.vault)
     if as_json:
         click.echo(
             json.dumps({"rows": report.rows, "secrets": report.secrets, "failed": report.failed})

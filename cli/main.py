@@ -1,30 +1,30 @@
-"""The `headwater` command line."""
+"""The `headwater` command line.
+
+Every module of the CLI imports only click, the standard library and the CLI's own light
+modules when it loads; a command imports the libraries it uses (the store, the API's shapes,
+Dagster) in its own body. `headwater --help` so loads no more than click, and each command
+pays only for what it touches (`tests/unit/test_cli_imports.py` keeps it so).
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.orm import Session
 
-from api.views import job_view, source_view, webhook_setup
 from cli.context import CLI_OWNER, CliContext
 from cli.keys import keys
 from cli.openapi import openapi
 from cli.output import echo_lines, emit_json, job_lines, source_lines, webhook_line
-from cli.runner import run_in_process
 from cli.tokens import token
 from cli.up import up
-from resources.connectors import ConnectorError
-from resources.connectors.registry import validate_options
-from resources.dagster_home import dagster_instance
-from resources.dagster_runs import daemon_alive
-from resources.source_configs import sealed_config
-from resources.source_data import drop_source_data
-from resources.store import jobs, sources
-from resources.store.models import JobStatus, Source, SyncType
-from resources.webhooks.subscriptions import subscribe, unsubscribe
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from resources.store.models import Source
 
 POLL_S = 0.5
 
@@ -70,6 +70,14 @@ def sources_add(
     as_json: bool,
 ) -> None:
     """Add a source of SOURCE_TYPE and queue its first full sync."""
+    from api.views import webhook_setup
+    from resources.connectors import ConnectorError
+    from resources.connectors.registry import validate_options
+    from resources.source_configs import sealed_config
+    from resources.store import jobs, sources
+    from resources.store.models import SyncType
+    from resources.webhooks.subscriptions import subscribe
+
     try:
         config = sealed_config(obj.vault, source_type, json.loads(config_json))
     except json.JSONDecodeError as error:
@@ -84,7 +92,7 @@ def sources_add(
         raise click.BadParameter(f"not JSON: {error}", param_hint="--options") from error
     except ConnectorError as error:
         raise click.BadParameter(str(error), param_hint="--options") from error
-    with obj.store.session() as session:
+    with obj.session() as session:
         source = sources.create_source(
             session,
             owner_id=CLI_OWNER,
@@ -124,7 +132,10 @@ def sources_add(
 @click.pass_obj
 def sources_list(obj: CliContext, as_json: bool) -> None:
     """List every source."""
-    with obj.store.session() as session:
+    from api.views import source_view
+    from resources.store import sources
+
+    with obj.session() as session:
         rows, total = sources.list_sources(session, limit=1_000)
         views = [source_view(source, obj.lake, defaults=obj.option_defaults) for source in rows]
     if as_json:
@@ -137,6 +148,8 @@ def sources_list(obj: CliContext, as_json: bool) -> None:
 
 def _source(session: Session, source_id: str) -> Source:
     """The source with this id, or a clean CLI error."""
+    from resources.store import sources
+
     source = sources.get_source(session, source_id)
     if source is None:
         raise click.ClickException(f"Source with ID {source_id} not found")
@@ -149,7 +162,9 @@ def _source(session: Session, source_id: str) -> Source:
 @click.pass_obj
 def sources_show(obj: CliContext, source_id: str, as_json: bool) -> None:
     """Show one source with its indexed figures."""
-    with obj.store.session() as session:
+    from api.views import source_view
+
+    with obj.session() as session:
         view = source_view(_source(session, source_id), obj.lake, defaults=obj.option_defaults)
     if as_json:
         emit_json(view.dump())
@@ -163,10 +178,15 @@ def sources_show(obj: CliContext, source_id: str, as_json: bool) -> None:
 @click.pass_obj
 def sources_delete(obj: CliContext, source_id: str, as_json: bool) -> None:
     """Delete a source, its jobs and its lake data."""
-    with obj.store.session() as session:
+    from api.views import source_view
+    from resources.source_data import drop_source_data
+    from resources.store import sources
+    from resources.webhooks.subscriptions import unsubscribe
+
+    with obj.session() as session:
         view = source_view(_source(session, source_id), obj.lake, defaults=obj.option_defaults)
     unsubscribe(obj.sessions, obj.vault, source_id)
-    with obj.store.session() as session:
+    with obj.session() as session:
         sources.delete_source(session, _source(session, source_id))
     drop_source_data(obj.lake, source_id)
     result = {
@@ -191,7 +211,13 @@ def sources_delete(obj: CliContext, source_id: str, as_json: bool) -> None:
 @click.pass_obj
 def sync(obj: CliContext, source_id: str, full: bool, wait: bool, as_json: bool) -> None:
     """Queue a sync of SOURCE_ID; without a running daemon, run it here."""
-    with obj.store.session() as session:
+    from cli.runner import run_in_process
+    from resources.dagster_home import dagster_instance
+    from resources.dagster_runs import daemon_alive
+    from resources.store import jobs
+    from resources.store.models import JobStatus, SyncType
+
+    with obj.session() as session:
         source = _source(session, source_id)
         job = jobs.enqueue_sync(
             session,
@@ -206,17 +232,19 @@ def sync(obj: CliContext, source_id: str, full: bool, wait: bool, as_json: bool)
     elif wait:
         _wait(obj, job_id, show_bar=not as_json)
     _print_job(obj, job_id, as_json=as_json)
-    with obj.store.session() as session:
+    with obj.session() as session:
         finished = jobs.get_job(session, job_id)
         if finished is not None and finished.status is JobStatus.FAILED:
             raise SystemExit(1)
 
 
 def _wait(obj: CliContext, job_id: str, *, show_bar: bool) -> None:
+    from resources.store import jobs
+
     with click.progressbar(length=100, label="syncing", hidden=not show_bar) as bar:
         shown = 0
         while True:
-            with obj.store.session() as session:
+            with obj.session() as session:
                 job = jobs.get_job(session, job_id)
                 assert job is not None
                 progress, status, stage = job.progress, job.status, job.stage
@@ -229,7 +257,10 @@ def _wait(obj: CliContext, job_id: str, *, show_bar: bool) -> None:
 
 
 def _print_job(obj: CliContext, job_id: str, *, as_json: bool) -> None:
-    with obj.store.session() as session:
+    from api.views import job_view
+    from resources.store import jobs
+
+    with obj.session() as session:
         job = jobs.get_job(session, job_id)
         if job is None:
             raise click.ClickException(f"Job with ID {job_id} not found")

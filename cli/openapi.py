@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from api.main import create_app
-from cli.context import CliContext
+if TYPE_CHECKING:
+    from cli.context import CliContext
 
 
 @click.command("openapi")
@@ -16,6 +17,8 @@ from cli.context import CliContext
 @click.pass_obj
 def openapi(obj: CliContext, path: Path) -> None:
     """Write the OpenAPI document of the HTTP API to PATH (JSON)."""
+    from api.main import create_app
+
     document = create_app(obj.settings).openapi()
     path.write_text(json.dumps(document, indent=2) + "\n")
     click.echo(f"Wrote {path} ({len(document['paths'])} paths)")

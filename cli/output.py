@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from api.schemas import JobOut, SourceOut, WebhookSetupOut
+if TYPE_CHECKING:
+    from api.schemas import JobOut, SourceOut, WebhookSetupOut
 
 
 def emit_json(data: Any) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from api.auth import mint_token, signing_secret
-from cli.context import CliContext
+if TYPE_CHECKING:
+    from cli.context import CliContext
 
 TTL_RE = re.compile(r"^(\d+)([smhd]?)$")
 TTL_UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -45,6 +46,8 @@ class TtlType(click.ParamType):
 @click.pass_obj
 def token(obj: CliContext, user: str, tenant: str | None, ttl: timedelta) -> None:
     """Print a bearer token for the API, signed with HEADWATER_JWT_SECRET."""
+    from api.auth import mint_token, signing_secret
+
     try:
         minted = mint_token(signing_secret(obj.settings), user=user, tenant=tenant, ttl=ttl)
     except ValueError as error:

@@ -10,16 +10,14 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from api.auth import mint_token, signing_secret
-from cli.context import CLI_OWNER, CliContext
-from resources.code_server import shared_code_server
-from resources.dagster_home import PROJECT_ROOT, prepare_dagster_home
-from resources.store import jobs, sources
-from resources.store.engine import session_factory
-from resources.store.models import SyncType
+from cli.context import CLI_OWNER
+
+if TYPE_CHECKING:
+    from cli.context import CliContext
 
 logger = logging.getLogger(__name__)
 DEMO_NAME = "headwater (demo)"
@@ -43,6 +41,11 @@ def up(
     obj: CliContext, host: str, api_port: int, dagster_port: int, workers: int, demo: bool
 ) -> None:
     """Start Headwater on this machine and stay in the foreground (Ctrl-C stops it)."""
+    from api.auth import mint_token, signing_secret
+    from resources.code_server import shared_code_server
+    from resources.dagster_home import PROJECT_ROOT, prepare_dagster_home
+    from resources.store.engine import session_factory
+
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it like Ctrl-C
     home = prepare_dagster_home(obj.settings)
     session_factory(obj.settings.resolved_database_url)  # migrate before the children start
@@ -104,7 +107,11 @@ def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
 
 def _ensure_demo_source(obj: CliContext) -> None:
     """Add this repository through the `git` connector once, and queue its first sync."""
-    with obj.store.session() as session:
+    from resources.dagster_home import PROJECT_ROOT
+    from resources.store import jobs, sources
+    from resources.store.models import SyncType
+
+    with obj.session() as session:
         existing, _ = sources.list_sources(session, limit=1_000)
         if any(source.name == DEMO_NAME for source in existing):
             return

@@ -4,12 +4,9 @@ docs/api-and-webhook-latency.md)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.fresh_python import run_fresh
 
 
 def test_loading_the_definitions_imports_no_lake_or_vector_library(tmp_path: Path) -> None:
@@ -23,14 +20,4 @@ def test_loading_the_definitions_imports_no_lake_or_vector_library(tmp_path: Pat
         assert not heavy, f"imported when the code location loads: {sorted(heavy)}"
         print("ok")
     """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO,
-        env={"PATH": "/usr/bin:/bin", "HEADWATER_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_fresh(code, tmp_path).strip() == "ok"
