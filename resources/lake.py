@@ -109,8 +109,8 @@ class VersionWriter:
     buckets: dict[str, list[Part]] = field(default_factory=dict)
     inherited: set[str] = field(default_factory=set)
     attachments: dict[str, str] = field(default_factory=dict)
-    # Rows not yet written, by bucket: slices of the batches given to `write`, in order.
-    _pending: dict[str, list[pa.Table]] = field(default_factory=dict)
+    # Rows not yet written: the batches given to `write`, in order.
+    _pending: list[pa.Table] = field(default_factory=list)
     _pending_bytes: int = 0
     _sequence: int = 0
 
@@ -118,31 +118,17 @@ class VersionWriter:
     def rows(self) -> int:
         """Rows written or inherited so far (pending ones included)."""
         written = sum(part.rows for parts in self.buckets.values() for part in parts)
-        return written + sum(t.num_rows for tables in self._pending.values() for t in tables)
+        return written + sum(table.num_rows for table in self._pending)
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
-        """Append rows (cast to the version's schema); they reach their buckets' parts on flush.
-
-        Each batch is sorted by bucket as it comes (a stable sort: rows keep their order
-        within a bucket), so a flush only gathers slices and never copies pending rows.
-        """
-        import numpy as np
+        """Append rows (cast to the version's schema); they reach their buckets' parts on flush."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if data.num_rows == 0:
             return
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
         table = table.select(self.schema.names).cast(self.schema)
-        keys = pc.utf8_slice_codeunits(table.column(BUCKET_KEY), 0, BUCKET_CHARS)
-        order = pc.sort_indices(keys)
-        table, sorted_keys = table.take(order), keys.take(order).to_numpy(zero_copy_only=False)
-        buckets, starts = np.unique(sorted_keys, return_index=True)
-        ends = [*starts[1:], len(sorted_keys)]
-        for bucket, start, end in zip(buckets, starts, ends, strict=True):
-            if bucket in self.inherited:
-                raise ValueError(f"bucket {bucket} is both written and inherited")
-            self._pending.setdefault(str(bucket), []).append(table.slice(start, end - start))
+        self._pending.append(table)
         self._pending_bytes += table.nbytes
         if self._pending_bytes >= FLUSH_BYTES:
             self._flush()
@@ -182,15 +168,34 @@ class VersionWriter:
         self.attachments[name] = path
 
     def _flush(self) -> None:
-        """Write one part per bucket of what is pending."""
-        import pyarrow as pa
+        """Write one part per bucket of what is pending.
 
-        pending, self._pending, self._pending_bytes = self._pending, {}, 0
-        for bucket in sorted(pending):
-            self._write_part(bucket, pa.concat_tables(pending[bucket]))
+        The pending rows are sorted by bucket once, by a stable sort (rows keep their order
+        within a bucket), so each part is one contiguous slice: batches sorted one by one
+        would leave every part a concatenation of as many small slices, each costing the
+        Parquet writer a pass of its own.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        if not pending:
+            return
+        table = pa.concat_tables(pending)
+        keys = pc.utf8_slice_codeunits(table.column(BUCKET_KEY), 0, BUCKET_CHARS)
+        order = pc.sort_indices(keys)
+        table = table.take(order)
+        counts = pc.value_counts(keys.take(order))  # buckets in sorted order, with their rows
+        start = 0
+        for bucket, rows in zip(
+            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+        ):
+            if bucket in self.inherited:
+                raise ValueError(f"bucket {bucket} is both written and inherited")
+            self._write_part(bucket, table.slice(start, rows))
+            start += rows
 
     def _write_part(self, bucket: str, table: pa.Table) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         path = f"{self.directory}/part-{bucket}-{self._sequence:05d}.parquet"
@@ -199,12 +204,8 @@ class VersionWriter:
             table,
             path,
             filesystem=self.fs,
-            compression="zstd",
-            compression_level=1,
             row_group_size=ROW_GROUP_SIZE,
-            # Dictionaries pay off for short repeated strings (paths, languages, models);
-            # on texts, contents and vectors they cost a hash of every value and are dropped.
-            use_dictionary=[f.name for f in self.schema if pa.types.is_string(f.type)],
+            **_parquet_options(self.schema),
         )
         self.buckets.setdefault(bucket, []).append(Part(path=path, rows=table.num_rows))
 
@@ -226,6 +227,30 @@ class VersionWriter:
             committed_at="",
             attachments=dict(self.attachments),
         )
+
+
+@functools.lru_cache(maxsize=32)
+def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """How the parts of a table with this schema are encoded.
+
+    Dictionaries pay off for short repeated strings (paths, languages, models); on texts,
+    contents and vectors they cost a hash of every value and are dropped. Vectors (lists
+    of floats) are stored uncompressed: zstd saves ~15% of their bytes for ~40% of the
+    stage's write time.
+    """
+    import pyarrow as pa
+
+    compression: dict[str, str] = {}
+    for f in schema:
+        if pa.types.is_list(f.type) and pa.types.is_floating(f.type.value_type):
+            compression[f"{f.name}.list.element"] = "none"  # the Parquet path of the values
+        else:
+            compression[f.name] = "zstd"
+    return {
+        "compression": compression,
+        "compression_level": {c: 1 for c, codec in compression.items() if codec == "zstd"},
+        "use_dictionary": [f.name for f in schema if pa.types.is_string(f.type)],
+    }
 
 
 @dataclass(frozen=True, slots=True)
