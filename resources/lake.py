@@ -88,7 +88,11 @@ class LakeVersion:
     @property
     def rows(self) -> int:
         """Rows in all parts."""
-        return sum(part.rows for parts in self.buckets.values() for part in parts)
+        return self.rows_in(self.buckets)
+
+    def rows_in(self, buckets: Iterable[str]) -> int:
+        """Rows in the parts of some buckets (as the manifest counts them: nothing is read)."""
+        return sum(part.rows for bucket in buckets for part in self.buckets.get(bucket, ()))
 
     def files(self, buckets: Iterable[str] | None = None) -> list[str]:
         """Paths of the parts, of some buckets or all (the empty-schema part included)."""
