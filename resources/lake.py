@@ -50,6 +50,7 @@ FLUSH_BYTES = 64 * 1024 * 1024
 SORT_ROWS = 8_192
 SORT_BYTES = 8 * 1024 * 1024
 ROW_GROUP_SIZE = 8_192
+WRITE_BUFFER_BYTES = 1024 * 1024
 EMPTY_BUCKET = "-"
 # The provider's variable for an Azure storage account key (never part of the lake URL).
 AZURE_ACCOUNT_KEY = "AZURE_STORAGE_ACCOUNT_KEY"
@@ -223,13 +224,11 @@ class VersionWriter:
 
         path = f"{self.directory}/part-{bucket}-{self._sequence:05d}.parquet"
         self._sequence += 1
-        pq.write_table(
-            table,
-            path,
-            filesystem=self.fs,
-            row_group_size=ROW_GROUP_SIZE,
-            **_parquet_options(self.schema),
-        )
+        # Buffered: the writer's many small writes (a page, a header) become one or a few.
+        with self.fs.open_output_stream(path, buffer_size=WRITE_BUFFER_BYTES) as out:
+            pq.write_table(
+                table, out, row_group_size=ROW_GROUP_SIZE, **_parquet_options(self.schema)
+            )
         self.buckets.setdefault(bucket, []).append(Part(path=path, rows=table.num_rows))
 
     def finish(self) -> None:
