@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +22,11 @@ CARRIED = """
     FROM prev c JOIN docs d ON d.path = c.path AND d.content_hash = c.content_hash
     WHERE d.skip_reason IS NULL
 """
+# An anti join rather than NOT EXISTS: DuckDB then counts these rows without reading texts.
 TO_CHUNK = """
     SELECT d.file_id, d.path, d.content_hash, d.language, d.text
-    FROM docs d
-    WHERE d.skip_reason IS NULL AND NOT EXISTS (
-        SELECT 1 FROM prev c WHERE c.path = d.path AND c.content_hash = d.content_hash
-    )
+    FROM docs d ANTI JOIN prev c ON c.path = d.path AND c.content_hash = d.content_hash
+    WHERE d.skip_reason IS NULL
 """
 
 
@@ -112,28 +110,30 @@ def _chunk_columns(
     columns: dict[str, list[Any]] = {name: [] for name in tables.CHUNKS.names}
     for doc in batch.to_pylist():
         chunks = chunk_text(doc["text"] or "", language=doc["language"], settings=settings)
-        seen: Counter[str] = Counter()
-        for chunk in chunks:
-            digest = text_hash(chunk.text)
+        texts = [chunk.text for chunk in chunks]
+        hashes = [text_hash(text) for text in texts]
+        seen: dict[str, int] = {}
+        for digest in hashes:
+            occurrence = seen.get(digest, 0)
+            seen[digest] = occurrence + 1
             columns["chunk_id"].append(
                 chunk_id(
                     source_id=source_id,
                     path=doc["path"],
                     chunk_text_hash=digest,
-                    occurrence=seen[digest],
+                    occurrence=occurrence,
                 )
             )
-            seen[digest] += 1
-            columns["text_hash"].append(digest)
-            columns["text"].append(chunk.text)
-            columns["token_count"].append(chunk.token_count)
-            columns["start_line"].append(chunk.start_line)
-            columns["end_line"].append(chunk.end_line)
-            columns["kind"].append(chunk.kind)
-            columns["symbol"].append(chunk.symbol)
-        columns["ordinal"].extend(range(len(chunks)))
+        columns["text"] += texts
+        columns["text_hash"] += hashes
+        columns["token_count"] += [chunk.token_count for chunk in chunks]
+        columns["start_line"] += [chunk.start_line for chunk in chunks]
+        columns["end_line"] += [chunk.end_line for chunk in chunks]
+        columns["kind"] += [chunk.kind for chunk in chunks]
+        columns["symbol"] += [chunk.symbol for chunk in chunks]
+        columns["ordinal"] += range(len(chunks))
         for key in ("file_id", "path", "content_hash", "language"):
-            columns[key].extend([doc[key]] * len(chunks))
+            columns[key] += [doc[key]] * len(chunks)
     return columns
 
 

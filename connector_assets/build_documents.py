@@ -165,7 +165,11 @@ def build_documents(
     else:
         con.register("prev", tables.DOCUMENTS.empty_table())
     report = DocumentsReport()
-    total = duck.scalar(con, f"SELECT count(*) FROM ({TO_NORMALIZE})")
+    # Without reuse every file of the rebuilt buckets is normalized: the manifest counts them.
+    if reuse:
+        total = duck.scalar(con, f"SELECT count(*) FROM ({TO_NORMALIZE})")
+    else:
+        total = raw.rows_in(plan.dirty)
     with lake.new_version("documents", source_id, schema=tables.DOCUMENTS) as writer:
         if previous is not None:
             writer.inherit(previous, plan.clean)

@@ -72,7 +72,11 @@ def build_embeddings(
     else:
         con.register("prev", tables.EMBEDDINGS.empty_table())
     params = {"model": report.model}
-    total = duck.scalar(con, f"SELECT count(*) FROM ({TO_EMBED})", params)
+    # Without reuse every chunk of the rebuilt buckets is embedded: the manifest counts them.
+    if same_model:
+        total = duck.scalar(con, f"SELECT count(*) FROM ({TO_EMBED})", params)
+    else:
+        total = chunks.rows_in(plan.dirty)
     with lake.new_version("embeddings", source_id, schema=tables.EMBEDDINGS) as writer:
         if same_model and previous is not None:
             writer.inherit(previous, plan.clean)

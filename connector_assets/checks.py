@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from resources import duck
-
 if TYPE_CHECKING:
     import duckdb
 
@@ -30,17 +28,16 @@ class CheckOutcome:
 
 
 def chunk_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
-    """Checks over views `chunks` and `docs`."""
-    empty = int(
-        duck.scalar(con, r"SELECT count(*) FROM chunks WHERE NOT regexp_matches(text, '\S')")
-    )
-    orphans = int(
-        duck.scalar(
-            con,
-            "SELECT count(*) FROM chunks c WHERE NOT EXISTS "
-            "(SELECT 1 FROM docs d WHERE d.file_id = c.file_id AND d.skip_reason IS NULL)",
-        )
-    )
+    """Checks over views `chunks` and `docs`, in one pass over the chunks."""
+    empty, orphans = con.execute(
+        r"""
+        SELECT
+            count(*) FILTER (WHERE NOT regexp_matches(c.text, '\S')),
+            count(*) FILTER (WHERE d.file_id IS NULL)
+        FROM chunks c
+        LEFT JOIN (SELECT DISTINCT file_id FROM docs WHERE skip_reason IS NULL) d USING (file_id)
+        """
+    ).fetchall()[0]
     return [
         CheckOutcome(
             "no_empty_chunks",
@@ -57,14 +54,16 @@ def chunk_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
 
 def embedding_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
     """Checks over views `vectors` and `chunks`."""
-    # One pass over the vectors' ids, counted per id: chunks without one, vectors (rows)
-    # without a chunk, and the copies beyond the first.
+    # One pass over the vectors' ids and one over the chunks' (both kept for the three
+    # counts), counted per id: chunks without a vector, vectors (rows) without a chunk, and
+    # the copies beyond the first.
     missing, extra, duplicates = con.execute(
         """
-        WITH v AS (SELECT chunk_id, count(*) AS copies FROM vectors GROUP BY chunk_id)
+        WITH v AS MATERIALIZED (SELECT chunk_id, count(*) AS copies FROM vectors GROUP BY chunk_id),
+             c AS MATERIALIZED (SELECT chunk_id FROM chunks)
         SELECT
-            (SELECT count(*) FROM chunks c ANTI JOIN v USING (chunk_id)),
-            (SELECT coalesce(sum(copies), 0) FROM v ANTI JOIN chunks c USING (chunk_id)),
+            (SELECT count(*) FROM c ANTI JOIN v USING (chunk_id)),
+            (SELECT coalesce(sum(copies), 0) FROM v ANTI JOIN c USING (chunk_id)),
             (SELECT coalesce(sum(copies - 1), 0) FROM v)
         """
     ).fetchall()[0]

@@ -26,7 +26,8 @@ def test_chunk_checks_count_blank_and_orphan_chunks() -> None:
     )
     con.register(
         "docs",
-        pa.table({"file_id": ["f1", "f2"], "skip_reason": [None, "binary"]}),
+        # f1 twice (two versions' rows, say): its chunks must still count once each.
+        pa.table({"file_id": ["f1", "f1", "f2"], "skip_reason": [None, None, "binary"]}),
     )
     outcomes = _outcomes(chunk_checks(con))
     assert outcomes["no_empty_chunks"] == (False, {"empty_chunks": 1})
