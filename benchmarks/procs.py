@@ -6,19 +6,25 @@ import os
 from pathlib import Path
 
 PROC = Path("/proc")
+# Positions in `_stat`'s fields (proc(5) less the pid and the command): parent, then user,
+# system, reaped children's user and system CPU ticks.
+PPID, UTIME, STIME, CUTIME, CSTIME = 1, 11, 12, 13, 14
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (None once it is gone)."""
+    try:
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
 
 
 def children(pid: int) -> list[int]:
     """The processes whose parent is `pid`."""
     found = []
     for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
+        if entry.name.isdigit() and (fields := _stat(entry.name)) and int(fields[PPID]) == pid:
+            found.append(int(entry.name))
     return found
 
 
@@ -50,11 +56,8 @@ def cpu_s(pids: list[int]) -> float:
     """User + system CPU seconds the processes used so far (all their threads)."""
     total = 0
     for pid in pids:
-        try:
-            fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
+        if fields := _stat(pid):
+            total += int(fields[UTIME]) + int(fields[STIME])
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -65,12 +68,9 @@ def tree_cpu_s(pid: int) -> float:
     pending = [pid]
     while pending:
         current = pending.pop()
-        try:
-            fields = (PROC / str(current) / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(value) for value in fields[11:15])
-        pending += children(current)
+        if fields := _stat(current):
+            total += sum(int(fields[i]) for i in (UTIME, STIME, CUTIME, CSTIME))
+            pending += children(current)
     return total / os.sysconf("SC_CLK_TCK")
 
 

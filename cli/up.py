@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -19,7 +18,6 @@ from cli.context import CLI_OWNER
 if TYPE_CHECKING:
     from cli.context import CliContext
 
-logger = logging.getLogger(__name__)
 DEMO_NAME = "headwater (demo)"
 UP_TOKEN_TTL = timedelta(days=7)
 
@@ -42,7 +40,7 @@ def up(
 ) -> None:
     """Start Headwater on this machine and stay in the foreground (Ctrl-C stops it)."""
     from api.auth import mint_token, signing_secret
-    from resources.code_server import shared_code_server
+    from resources.code_server import shared_code_server, stop_processes
     from resources.dagster_home import PROJECT_ROOT, prepare_dagster_home
     from resources.store.engine import session_factory
 
@@ -65,7 +63,7 @@ def up(
             try:
                 _watch(children)
             finally:
-                _stop(children)
+                stop_processes(children.values())
     except RuntimeError as failed:  # the code server did not start
         raise click.ClickException(str(failed)) from failed
     except KeyboardInterrupt:
@@ -91,18 +89,6 @@ def _watch(children: dict[str, subprocess.Popen[bytes]]) -> None:
         time.sleep(1)
     failed = [name for name, child in children.items() if child.poll() is not None]
     raise click.ClickException(f"{', '.join(failed)} stopped; shutting down the rest")
-
-
-def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    """Interrupt every child still running, then wait for each (killed after 20 s)."""
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-    for child in children.values():
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
 
 
 def _ensure_demo_source(obj: CliContext) -> None:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -49,12 +49,21 @@ def shared_code_server(
         wait_until_serving(port, server)
         yield write_shared_workspace(dagster_home, port), server
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGINT)
+        stop_processes([server])
+
+
+def stop_processes(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    """Interrupt each process still running (Ctrl-C: each shuts down cleanly), then wait for
+    each; one still running after `STOP_TIMEOUT_S` is killed."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    for process in processes:
         try:
-            server.wait(timeout=STOP_TIMEOUT_S)
+            process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            server.kill()
+            process.kill()
 
 
 def free_loopback_port() -> int:
