@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from connector_assets import tables
 from connector_assets.ids import content_hash, file_id
 from connector_assets.progress import JobProgress
 from resources import duck
-from resources.connectors import Entry, Fetched, open_connector
+from resources.connectors import Connector, Entry, Fetched, open_connector
 from resources.lake import Lake, LakeVersion, bucket_of
 
 BATCH_BYTES = 32 * 1024 * 1024
@@ -77,13 +78,13 @@ def build_raw_files(
     report = RawReport()
     with open_connector(source_type, config, workdir=workdir) as connector:
         changes = connector.changes(cursor=cursor, known={} if full else _versions(known))
-        entries = list(changes.upserts)
+        # In file id order: the rows then reach the lake sorted by bucket, as its parts keep them.
+        entries = sorted(changes.upserts, key=lambda entry: file_id(source_id, entry.path))
         deletes = set(changes.deletes)
         report.cursor, report.description = changes.cursor, changes.description
         with lake.new_version("raw_files", source_id, schema=tables.RAW_FILES) as writer:
-            fetched = connector.fetch(e for e in entries if e.size <= max_file_bytes)
-            too_large = [e for e in entries if e.size > max_file_bytes]
-            rows = _rows(source_id, _with_too_large(fetched, too_large), known, report)
+            fetched = _fetch(connector, entries, max_file_bytes=max_file_bytes)
+            rows = _rows(source_id, fetched, known, report)
             for batch in _batches(rows):
                 writer.write_rows(batch)
                 progress.update(
@@ -123,10 +124,16 @@ def _versions(known: dict[str, Known]) -> dict[str, str]:
     return {path: k.version for path, k in known.items()}
 
 
-def _with_too_large(fetched: Iterator[Fetched], too_large: list[Entry]) -> Iterator[Fetched]:
-    yield from fetched
-    for entry in too_large:
-        yield Fetched(entry=entry, data=None, error="too_large")
+def _fetch(connector: Connector, entries: list[Entry], *, max_file_bytes: int) -> Iterator[Fetched]:
+    """The entries' contents; one over the size limit comes back unread, in its place (rows
+    then keep the entries' order wherever the connector keeps it)."""
+    fitting = connector.fetch(e for e in entries if e.size <= max_file_bytes)
+    for entry in entries:
+        if entry.size > max_file_bytes:
+            yield Fetched(entry=entry, data=None, error="too_large")
+        else:
+            yield from itertools.islice(fitting, 1)
+    yield from fitting
 
 
 def _rows(

@@ -8,9 +8,12 @@ object on an object store), so a failed or killed run never leaves a half-writte
 the last good version stays readable. Manifests never change once
 written, so readers keep parsed ones in memory, keyed by version.
 
-Rows are spread over buckets by the first characters of their `file_id`. A new version
-inherits the parts of every bucket its run did not touch, so a sync that changes three files
-rewrites three buckets, not the whole source.
+Rows belong to buckets by the first characters of their `file_id`. A run streams its rows
+into as few parts as their size allows (one per table for most sources), and the manifest
+records how many rows of each bucket a part holds. A new version inherits the parts of every
+bucket its run did not touch, so a sync that changes three files writes only the rows of
+three buckets: the bucket map says which buckets of an inherited part are still current, and
+readers skip the rest of it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import functools
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,21 +38,20 @@ if TYPE_CHECKING:  # imported where used: the resource costs no pyarrow until it
     import duckdb
     import pyarrow as pa
     import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
 
 POINTER = "_CURRENT"
 MANIFEST = "_MANIFEST.json"
 MANIFEST_CACHE_SIZE = 512
 BUCKET_KEY = "file_id"
 BUCKET_CHARS = 2  # 256 buckets of a hex id
-# Pending rows are written when they reach this size, one part per bucket: every part costs
-# a file to write and to open on each read, so a source whose tables fit gets one per bucket.
-FLUSH_BYTES = 64 * 1024 * 1024
-# Batches given to `write` are gathered until they hold this many rows or bytes, then sorted
-# into their buckets together: a part is written from one slice per sort, and the Parquet
-# writer pays for every slice (embeddings come in batches of a few rows per bucket).
-SORT_ROWS = 8_192
-SORT_BYTES = 8 * 1024 * 1024
+# Pending rows are written as one part when they reach this size (Arrow, uncompressed): most
+# sources get one part per table, and a part stays small enough to fetch whole.
+PART_BYTES = 64 * 1024 * 1024
+# A row group ends at the first bucket boundary past this many rows or (on average) bytes: a
+# reader of a few buckets skips the row groups of the others by their file id statistics.
 ROW_GROUP_SIZE = 8_192
+ROW_GROUP_BYTES = 1024 * 1024
 WRITE_BUFFER_BYTES = 1024 * 1024
 EMPTY_BUCKET = "-"
 # The provider's variable for an Azure storage account key (never part of the lake URL).
@@ -68,10 +70,35 @@ def bucket_sql(column: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One Parquet file of a version."""
+    """One Parquet file of a version, with the rows it holds of each bucket."""
 
     path: str
-    rows: int
+    bucket_rows: Mapping[str, int]
+
+    @property
+    def rows(self) -> int:
+        """Rows in the file, current or not."""
+        return sum(self.bucket_rows.values())
+
+
+@dataclass(frozen=True, slots=True)
+class PartRead:
+    """A part to read for some buckets: whole, or only the rows of `keep`."""
+
+    part: Part
+    keep: frozenset[str] | None  # None: every row of the part
+
+    def filter_sql(self) -> str:
+        """The condition on a row of the part that selects the kept buckets."""
+        assert self.keep is not None
+        dropped = self.part.bucket_rows.keys() - self.keep
+        # The shorter of the two lists: the part holds no bucket but its own.
+        negate, listed = (True, dropped) if len(dropped) < len(self.keep) else (False, self.keep)
+        # `starts_with` ORed, not `IN` over a prefix: DuckDB skips row groups by it.
+        any_of = " OR ".join(
+            f"starts_with({BUCKET_KEY}, '{_quoted(bucket)}')" for bucket in sorted(listed)
+        )
+        return f"NOT ({any_of})" if negate else f"({any_of})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,24 +108,41 @@ class LakeVersion:
     asset: str
     partition: str
     name: str
-    buckets: dict[str, tuple[Part, ...]]
+    buckets: dict[str, tuple[Part, ...]]  # bucket -> the parts holding its current rows
     meta: dict[str, Any]
     committed_at: str
     attachments: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
-        """Rows in all parts."""
+        """Current rows of every bucket."""
         return self.rows_in(self.buckets)
 
     def rows_in(self, buckets: Iterable[str]) -> int:
-        """Rows in the parts of some buckets (as the manifest counts them: nothing is read)."""
-        return sum(part.rows for bucket in buckets for part in self.buckets.get(bucket, ()))
+        """Current rows of some buckets (as the manifest counts them: nothing is read)."""
+        return sum(
+            part.bucket_rows.get(bucket, 0)
+            for bucket in buckets
+            for part in self.buckets.get(bucket, ())
+        )
+
+    def reads(self, buckets: Iterable[str] | None = None) -> list[PartRead]:
+        """The parts holding the current rows of some buckets (or all), with what to keep."""
+        chosen = self.buckets.keys() if buckets is None else buckets
+        parts: dict[str, Part] = {}
+        keep: dict[str, set[str]] = {}
+        for bucket in chosen:
+            for part in self.buckets.get(bucket, ()):
+                parts[part.path] = part
+                keep.setdefault(part.path, set()).add(bucket)
+        return [
+            PartRead(part, None if keep[path] >= part.bucket_rows.keys() else frozenset(keep[path]))
+            for path, part in parts.items()
+        ]
 
     def files(self, buckets: Iterable[str] | None = None) -> list[str]:
         """Paths of the parts, of some buckets or all (the empty-schema part included)."""
-        chosen = self.buckets if buckets is None else {b: self.buckets.get(b, ()) for b in buckets}
-        return [part.path for parts in chosen.values() for part in parts]
+        return [read.part.path for read in self.reads(buckets)]
 
     def bucket_files(self) -> dict[str, list[str]]:
         """Bucket -> part paths: what a downstream version records as its input."""
@@ -119,62 +163,76 @@ class VersionWriter:
     buckets: dict[str, list[Part]] = field(default_factory=dict)
     inherited: set[str] = field(default_factory=set)
     attachments: dict[str, str] = field(default_factory=dict)
-    # Batches written but not yet sorted into buckets, in order.
-    _staged: list[pa.Table] = field(default_factory=list)
-    _staged_rows: int = 0
-    _staged_bytes: int = 0
-    # Rows sorted into buckets, not yet written: slices of the sorted batches, in order.
-    _pending: dict[str, list[pa.Table]] = field(default_factory=dict)
+    # Batches written but not yet in a part, in order.
+    _pending: list[pa.Table] = field(default_factory=list)
     _pending_bytes: int = 0
     _sequence: int = 0
 
     @property
     def rows(self) -> int:
         """Rows written or inherited so far (pending ones included)."""
-        written = sum(part.rows for parts in self.buckets.values() for part in parts)
-        pending = sum(t.num_rows for tables in self._pending.values() for t in tables)
-        return written + pending + self._staged_rows
+        kept = sum(p.bucket_rows.get(b, 0) for b, parts in self.buckets.items() for p in parts)
+        return kept + sum(t.num_rows for t in self._pending)
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
-        """Append rows (cast to the version's schema); they reach their buckets' parts on flush."""
+        """Append rows (cast to the version's schema); they reach a part on flush."""
         import pyarrow as pa
 
         if data.num_rows == 0:
             return
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
         table = table.select(self.schema.names).cast(self.schema)
-        self._staged.append(table)
-        self._staged_rows += table.num_rows
-        self._staged_bytes += table.nbytes
-        if self._staged_rows >= SORT_ROWS or self._staged_bytes >= SORT_BYTES:
-            self._sort_staged()
-        if self._pending_bytes >= FLUSH_BYTES:
+        self._pending.append(table)
+        self._pending_bytes += table.nbytes
+        if self._pending_bytes >= PART_BYTES:
             self._flush()
 
-    def _sort_staged(self) -> None:
-        """Sort the staged batches by bucket (a stable sort: rows keep their order within a
-        bucket) and add each bucket's slice to what is pending."""
+    def _flush(self) -> None:
+        """Write what is pending as one part, sorted by bucket (a stable sort: rows keep
+        their order within a bucket; rows that come sorted are not moved), a row group per
+        few buckets."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        staged, self._staged, self._staged_rows = self._staged, [], 0
-        self._pending_bytes += self._staged_bytes
-        self._staged_bytes = 0
-        if not staged:
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        if not pending:
             return
-        table = pa.concat_tables(staged)
+        table = pa.concat_tables(pending)
         keys = pc.utf8_slice_codeunits(table.column(BUCKET_KEY), 0, BUCKET_CHARS)
-        order = pc.sort_indices(keys)
-        table = table.take(order)
-        counts = pc.value_counts(keys.take(order))  # buckets in sorted order, with their rows
-        start = 0
-        for bucket, rows in zip(
-            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+        if len(keys) > 1 and not pc.all(pc.less_equal(keys[:-1], keys[1:])).as_py():
+            order = pc.sort_indices(keys)
+            table, keys = table.take(order), keys.take(order)
+        counts = pc.value_counts(keys)  # buckets in sorted order, with their rows
+        bucket_rows = dict(
+            zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+        )
+        if clash := self.inherited & bucket_rows.keys():
+            raise ValueError(f"bucket {min(clash)} is both written and inherited")
+        group_rows = min(ROW_GROUP_SIZE, max(1, ROW_GROUP_BYTES * table.num_rows // table.nbytes))
+        with self._part_writer() as (path, out):
+            start = end = 0
+            for rows in bucket_rows.values():
+                end += rows
+                if end - start >= group_rows or end == table.num_rows:
+                    out.write_table(table.slice(start, end - start), row_group_size=end - start)
+                    start = end
+        part = Part(path=path, bucket_rows=bucket_rows)
+        for bucket in bucket_rows:
+            self.buckets.setdefault(bucket, []).append(part)
+
+    @contextmanager
+    def _part_writer(self) -> Iterator[tuple[str, pq.ParquetWriter]]:
+        """A Parquet writer of the version's next part, and the part's path."""
+        import pyarrow.parquet as pq
+
+        path = f"{self.directory}/part-{self._sequence:05d}.parquet"
+        self._sequence += 1
+        # Buffered: the writer's many small writes (a page, a header) become one or a few.
+        with (
+            self.fs.open_output_stream(path, buffer_size=WRITE_BUFFER_BYTES) as stream,
+            pq.ParquetWriter(stream, self.schema, **_parquet_options(self.schema)) as out,
         ):
-            if bucket in self.inherited:
-                raise ValueError(f"bucket {bucket} is both written and inherited")
-            self._pending.setdefault(bucket, []).append(table.slice(start, rows))
-            start += rows
+            yield path, out
 
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append a list of row dicts."""
@@ -184,7 +242,8 @@ class VersionWriter:
             self.write(pa.Table.from_pylist(rows, schema=self.schema))
 
     def inherit(self, version: LakeVersion, buckets: Iterable[str]) -> None:
-        """Take over the parts of `buckets` from an earlier version, unchanged."""
+        """Take over the current rows of `buckets` from an earlier version (its parts, as
+        they are: nothing is copied)."""
         self._flush()
         for bucket in buckets:
             if bucket in self.buckets:
@@ -197,7 +256,7 @@ class VersionWriter:
         """Write a side table of the version in one file, rows in the order given.
 
         For small derived tables a reader wants whole and in order (an index sorted by
-        path, say) rather than spread over the buckets; `Lake.register_attachment` reads it.
+        path, say) rather than by bucket; `Lake.register_attachment` reads it.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -210,32 +269,13 @@ class VersionWriter:
                 out.write_table(pa.Table.from_batches([batch]).cast(schema), ROW_GROUP_SIZE)
         self.attachments[name] = path
 
-    def _flush(self) -> None:
-        """Write one part per bucket of what is pending."""
-        import pyarrow as pa
-
-        self._sort_staged()
-        pending, self._pending, self._pending_bytes = self._pending, {}, 0
-        for bucket in sorted(pending):
-            self._write_part(bucket, pa.concat_tables(pending[bucket]))
-
-    def _write_part(self, bucket: str, table: pa.Table) -> None:
-        import pyarrow.parquet as pq
-
-        path = f"{self.directory}/part-{bucket}-{self._sequence:05d}.parquet"
-        self._sequence += 1
-        # Buffered: the writer's many small writes (a page, a header) become one or a few.
-        with self.fs.open_output_stream(path, buffer_size=WRITE_BUFFER_BYTES) as out:
-            pq.write_table(
-                table, out, row_group_size=ROW_GROUP_SIZE, **_parquet_options(self.schema)
-            )
-        self.buckets.setdefault(bucket, []).append(Part(path=path, rows=table.num_rows))
-
     def finish(self) -> None:
         """Write what is pending; an empty version still gets one part, for its schema."""
         self._flush()
         if not self.buckets:
-            self._write_part(EMPTY_BUCKET, self.schema.empty_table())
+            with self._part_writer() as (path, _):
+                pass
+            self.buckets[EMPTY_BUCKET] = [Part(path=path, bucket_rows={EMPTY_BUCKET: 0})]
 
     def snapshot(self, *, asset: str, partition: str) -> LakeVersion:
         """The version as written so far (not committed): to query it before its meta is set."""
@@ -335,8 +375,8 @@ class Lake(ConfigurableResource):
         buckets: Iterable[str] | None = None,
     ) -> None:
         """Expose a version (or some of its buckets) to `con` as the relation `view`."""
-        files = version.files(buckets)
-        if not files:
+        reads = version.reads(buckets)
+        if not reads:
             # No part in these buckets: an empty view with the version's schema.
             import pyarrow.parquet as pq
 
@@ -344,7 +384,14 @@ class Lake(ConfigurableResource):
             schema = pq.read_schema(version.files()[0], filesystem=fs)
             con.register(view, schema.empty_table())
             return
-        self._register_files(con, view, files)
+        whole = [read.part.path for read in reads if read.keep is None]
+        relations = [self._scan(con, whole)] if whole else []
+        relations += [
+            self._scan(con, [read.part.path]).filter(read.filter_sql())
+            for read in reads
+            if read.keep is not None
+        ]
+        con.register(view, functools.reduce(lambda a, b: a.union(b), relations))
 
     def register_attachment(
         self, con: duckdb.DuckDBPyConnection, view: str, version: LakeVersion, name: str
@@ -357,18 +404,17 @@ class Lake(ConfigurableResource):
         path = version.attachments.get(name)
         if path is None:
             raise KeyError(f"{version.asset} version {version.name} has no {name!r} attachment")
-        self._register_files(con, view, [path])
+        con.register(view, self._scan(con, [path]))
 
-    def _register_files(self, con: duckdb.DuckDBPyConnection, view: str, files: list[str]) -> None:
-        """Name Parquet files of the lake `view` on `con` (a connection-local relation)."""
+    def _scan(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> duckdb.DuckDBPyRelation:
+        """A relation over Parquet files of the lake (`UNION ALL`s of them keep every row)."""
         import pyarrow.dataset as pads
 
         fs, _ = self._filesystem()
         if _on_disk(fs):
             # DuckDB's own reader is ~5x faster than scanning an Arrow dataset of many parts.
-            con.register(view, con.read_parquet(files))
-        else:
-            con.register(view, pads.dataset(files, format="parquet", filesystem=fs))
+            return con.read_parquet(files)
+        return con.from_arrow(pads.dataset(files, format="parquet", filesystem=fs))
 
     @contextmanager
     def new_version(
@@ -400,12 +446,12 @@ class Lake(ConfigurableResource):
             writer.snapshot(asset=asset, partition=partition),
             committed_at=datetime.now(UTC).isoformat(),
         )
+        parts = {read.part.path: read.part for read in version.reads()}
+        index = {path: n for n, path in enumerate(parts)}
         doc = {
             "version": version.name,
-            "buckets": {
-                b: [{"path": p.path, "rows": p.rows} for p in parts]
-                for b, parts in version.buckets.items()
-            },
+            "parts": [{"path": p.path, "bucketRows": p.bucket_rows} for p in parts.values()],
+            "buckets": {b: [index[p.path] for p in ps] for b, ps in version.buckets.items()},
             "meta": version.meta,
             "committedAt": version.committed_at,
             "attachments": version.attachments,
@@ -454,14 +500,23 @@ def _read_manifest(fs: pafs.FileSystem, asset: str, partition: str, path: str) -
         asset=asset,
         partition=partition,
         name=doc["version"],
-        buckets={
-            bucket: tuple(Part(path=p["path"], rows=p["rows"]) for p in parts)
-            for bucket, parts in doc["buckets"].items()
-        },
+        buckets=_bucket_parts(doc),
         meta=doc["meta"],
         committed_at=doc["committedAt"],
         attachments=doc["attachments"],
     )
+
+
+def _bucket_parts(doc: dict[str, Any]) -> dict[str, tuple[Part, ...]]:
+    """A manifest's bucket map. Manifests written before parts held several buckets list
+    each bucket's parts in place: `{"path", "rows"}`, every row of the part in the bucket."""
+    if "parts" not in doc:
+        return {
+            bucket: tuple(Part(path=p["path"], bucket_rows={bucket: p["rows"]}) for p in parts)
+            for bucket, parts in doc["buckets"].items()
+        }
+    parts = [Part(path=p["path"], bucket_rows=p["bucketRows"]) for p in doc["parts"]]
+    return {bucket: tuple(parts[n] for n in ns) for bucket, ns in doc["buckets"].items()}
 
 
 def _read_json(fs: pafs.FileSystem, path: str) -> Any:
@@ -538,3 +593,8 @@ def _as_uri(url: str) -> str:
         return url
     query = "&".join(filter(None, [parts.query, "allow_delayed_open=true"]))
     return urlunsplit(parts._replace(query=query))
+
+
+def _quoted(value: str) -> str:
+    """`value` inside a SQL string literal."""
+    return value.replace("'", "''")

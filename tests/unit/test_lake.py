@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -167,3 +168,58 @@ def test_the_pointer_names_the_version_and_its_manifest_is_read_once(tmp_path: P
     second = lake.current("things", "src-1")
     assert second is not None and second.meta == {"cursor": "two"}
     assert _read(lake) == [("b", 2)]
+
+
+def test_a_part_is_sorted_by_bucket_with_row_groups_split_between_buckets(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    lake = Lake(url=str(tmp_path / "lake"))
+    ids = [f"{(n * 7919) % 65536:04x}" for n in range(20_000)]  # every bucket, shuffled
+    with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
+        for start in range(0, len(ids), 1_000):
+            writer.write_rows([{"file_id": i, "n": 1} for i in ids[start : start + 1_000]])
+    version = writer.committed
+    assert version is not None and version.rows == 20_000 and len(version.buckets) == 256
+    (path,) = version.files()  # one part holds every bucket
+    metadata = pq.ParquetFile(path).metadata
+    assert metadata.num_row_groups > 1
+    bounds = [
+        (group.column(0).statistics.min[:2], group.column(0).statistics.max[:2])
+        for group in (metadata.row_group(n) for n in range(metadata.num_row_groups))
+    ]
+    # Sorted, and no bucket spans two row groups: a reader of a few buckets skips the others.
+    assert all(lo <= hi < next_lo for (lo, hi), (next_lo, _) in itertools.pairwise(bounds))
+    assert version.rows_in(["00", "ff"]) == sum(i[:2] in ("00", "ff") for i in ids)
+
+
+def test_a_manifest_of_one_part_per_bucket_is_read_and_inherited(tmp_path: Path) -> None:
+    """Lakes written when every part held one bucket (`{"path", "rows"}` per bucket) stay
+    readable, and a new version inherits their parts."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "lake/things/src-1/v-old"
+    folder.mkdir(parents=True)
+    for bucket, rows in {"aa": [("aa1", 1), ("aa2", 2)], "bb": [("bb1", 3)]}.items():
+        table = pa.table({"file_id": [r[0] for r in rows], "n": [r[1] for r in rows]}, SCHEMA)
+        pq.write_table(table, folder / f"part-{bucket}-00000.parquet")
+    buckets = {
+        b: [{"path": str(folder / f"part-{b}-00000.parquet"), "rows": n}]
+        for b, n in {"aa": 2, "bb": 1}.items()
+    }
+    manifest = {
+        "version": "v-old",
+        "buckets": buckets,
+        "meta": {},
+        "committedAt": "",
+        "attachments": {},
+    }
+    (folder / "_MANIFEST.json").write_text(json.dumps(manifest))
+    (tmp_path / "lake/things/src-1/_CURRENT").write_text(json.dumps({"version": "v-old"}))
+    lake = Lake(url=str(tmp_path / "lake"))
+    old = lake.current("things", "src-1")
+    assert old is not None and old.rows == 3 and old.rows_in(["aa"]) == 2
+    assert _read(lake) == [("aa1", 1), ("aa2", 2), ("bb1", 3)]
+    with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
+        writer.inherit(old, ["aa"])
+        writer.write_rows([{"file_id": "bb1", "n": 30}])
+    assert _read(lake) == [("aa1", 1), ("aa2", 2), ("bb1", 30)]
