@@ -75,11 +75,6 @@ class Part:
     path: str
     bucket_rows: Mapping[str, int]
 
-    @property
-    def rows(self) -> int:
-        """Rows in the file, current or not."""
-        return sum(self.bucket_rows.values())
-
 
 @dataclass(frozen=True, slots=True)
 class PartRead:
