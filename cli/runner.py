@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from dagster import DagsterInstance
@@ -17,11 +20,21 @@ from resources.store import jobs
 from resources.store.models import SyncType
 from sensors.job_updates import apply_run_status
 
+# Allocations between two young-generation collections during a run (Python's default: 700).
+RUN_GC_THRESHOLD = 10_000
+
 
 def run_in_process(
     *, settings: Settings, instance: DagsterInstance, store: MetadataStore, job_id: str
 ) -> None:
     """Claim a queued job (so no sensor also runs it) and execute its run here."""
+    with _collector_tuned_for_run():
+        _run(settings=settings, instance=instance, store=store, job_id=job_id)
+
+
+def _run(
+    *, settings: Settings, instance: DagsterInstance, store: MetadataStore, job_id: str
+) -> None:
     run_id = str(uuid.uuid4())
     with store.session() as session:
         job = jobs.get_job(session, job_id)
@@ -54,3 +67,22 @@ def run_in_process(
     run = instance.get_run_by_id(run_id)
     if run is not None:
         apply_run_status(store, instance, run)
+
+
+@contextmanager
+def _collector_tuned_for_run() -> Iterator[None]:
+    """Spare a run the garbage collector's walks over what the process had imported.
+
+    Dagster, SQLAlchemy and the rest are ~160k long-lived objects: each full collection
+    walked them all (~0.07 s of CPU, twice in a run that syncs nothing) and a young one ran
+    every 700 allocations. Frozen, they are never walked; the young generation is collected
+    less often.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(RUN_GC_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

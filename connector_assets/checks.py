@@ -53,24 +53,28 @@ def chunk_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
 
 
 def embedding_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
-    """Checks over views `vectors` and `chunks`."""
-    # One pass over the vectors' ids and one over the chunks' (both kept for the three
-    # counts), counted per id: chunks without a vector, vectors (rows) without a chunk, and
-    # the copies beyond the first.
-    missing, extra, duplicates = con.execute(
+    """Checks over views `vectors` and `chunks`, in one pass over each."""
+    # The vectors' columns the checks need are read once (their lengths, not the floats,
+    # kept); per id: chunks without a vector, vectors (rows) without a chunk, and the copies
+    # beyond the first; per model: its dimensions and whether every vector has its length.
+    missing, extra, duplicates, dimensions = con.execute(
         """
-        WITH v AS MATERIALIZED (SELECT chunk_id, count(*) AS copies FROM vectors GROUP BY chunk_id),
+        WITH r AS MATERIALIZED (
+                SELECT chunk_id, model, dimension, len(vector) = dimension AS fits FROM vectors
+             ),
+             v AS MATERIALIZED (SELECT chunk_id, count(*) AS copies FROM r GROUP BY chunk_id),
              c AS MATERIALIZED (SELECT chunk_id FROM chunks)
         SELECT
             (SELECT count(*) FROM c ANTI JOIN v USING (chunk_id)),
             (SELECT coalesce(sum(copies), 0) FROM v ANTI JOIN c USING (chunk_id)),
-            (SELECT coalesce(sum(copies - 1), 0) FROM v)
+            (SELECT coalesce(sum(copies - 1), 0) FROM v),
+            (SELECT list((model, dims, fits) ORDER BY model) FROM (
+                SELECT model, list(DISTINCT dimension) AS dims, bool_and(fits) AS fits
+                FROM r GROUP BY model
+            ))
         """
     ).fetchall()[0]
-    dimensions = con.execute(
-        "SELECT model, list(DISTINCT dimension), bool_and(len(vector) = dimension) "
-        "FROM vectors GROUP BY model"
-    ).fetchall()
+    dimensions = dimensions or []  # no vectors: no model
     consistent = all(len(dims) == 1 and lengths_ok for _, dims, lengths_ok in dimensions)
     return [
         CheckOutcome(
