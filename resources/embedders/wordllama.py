@@ -1,12 +1,11 @@
 """The default embedder: WordLlama's static token embeddings, shipped inside its wheel.
 
 Nothing is downloaded: the weights (`l2_supercat`, 256 dimensions) and the tokenizer
-config are package data of `wordllama`, read from its folder as `WordLlama.load` would.
+config are package data of `wordllama`, and downloads are disabled when loading them.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 from collections.abc import Sequence
@@ -30,8 +29,6 @@ DEFAULT_CONFIG = "l2_supercat"
 SHIPPED_DIMENSION = 256
 # The Matryoshka sizes WordLlama was trained at and lets its weights be truncated to.
 DIMENSIONS = (64, 128, 256)
-# The weights' tensor in the safetensors file, as `WordLlama.load` reads it.
-TENSOR_KEY = "embedding.weight"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +40,8 @@ class _Model:
 class WordLlamaEmbedder:
     """Mean-pooled WordLlama token embeddings; offline, deterministic and fast on CPU.
 
-    The model is loaded on first use (~0.1 s), never at import or construction, and then
-    shared by all threads using this instance.
+    The model is loaded on first use (about half a second), never at import or
+    construction, and then shared by all threads using this instance.
     """
 
     def __init__(self, *, config: str = DEFAULT_CONFIG, dimensions: int | None = None) -> None:
@@ -116,49 +113,37 @@ class WordLlamaEmbedder:
 
 
 def _load(config: str, dimension: int) -> _Model:
-    """The table and tokenizer `WordLlama.load` would build, read from the wheel's files.
-
-    Importing wordllama itself costs ~0.05 s of CPU (its training configs' pydantic models,
-    requests) for nothing the embedder uses; it is imported only to tell why a config fails.
-    """
     import numpy as np
-    from safetensors import safe_open
-    from tokenizers import Tokenizer
 
-    package_dir = _package_dir()
-    weights = package_dir / "weights" / f"{config}_{SHIPPED_DIMENSION}.safetensors"
-    tokenizer_config = package_dir / "tokenizers" / f"{config}_tokenizer_config.json"
-    if not (weights.is_file() and tokenizer_config.is_file()):
-        raise _not_shipped(config, package_dir)
-    tokenizer = Tokenizer.from_file(str(tokenizer_config))
-    # WordLlama's inference turns truncation off; per-text pooling needs no padding either.
-    tokenizer.no_truncation()
+    wordllama = _import_wordllama()
+    if wordllama.__file__ is None:
+        raise RuntimeError("wordllama is not installed as a regular package; its model is missing")
+    package_dir = Path(wordllama.__file__).parent
+    if config not in wordllama.WordLlama.list_configs()["wordllama"]:
+        raise ValueError(f"unknown wordllama config {config!r}; the wheel ships {DEFAULT_CONFIG!r}")
+    try:
+        # wordllama 0.4.0.post1 looks for tokenizers under `tokenizer/` (singular) beside
+        # itself, misses the shipped `tokenizers/` folder and would download; pointing the
+        # cache at the package folder finds both files, and disable_download makes a
+        # missing file an error instead of a network call.
+        inference = wordllama.WordLlama.load(
+            config=config,
+            cache_dir=package_dir,
+            dim=SHIPPED_DIMENSION,
+            trunc_dim=dimension if dimension != SHIPPED_DIMENSION else None,
+            disable_download=True,
+        )
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"wordllama config {config!r} at {SHIPPED_DIMENSION} dimensions is not shipped in "
+            f"{package_dir} and downloads are disabled: {exc}"
+        ) from exc
+    tokenizer = inference.tokenizer
+    # WordLlamaInference switched padding on; per-text pooling needs the bare ids.
     tokenizer.no_padding()
-    with safe_open(str(weights), framework="np") as tensors:
-        # Matryoshka: a smaller dimension is the leading columns.
-        table = np.ascontiguousarray(tensors.get_tensor(TENSOR_KEY)[:, :dimension], np.float32)
+    table = np.ascontiguousarray(inference.embedding, dtype=np.float32)
     logger.info("Loaded wordllama %s (%d dimensions) from %s", config, dimension, package_dir)
     return _Model(table=table, tokenizer=tokenizer)
-
-
-def _package_dir() -> Path:
-    """wordllama's folder, found without importing it."""
-    spec = importlib.util.find_spec("wordllama")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("wordllama is not installed as a regular package; its model is missing")
-    return Path(spec.submodule_search_locations[0])
-
-
-def _not_shipped(config: str, package_dir: Path) -> Exception:
-    """Why a config's files are missing: wordllama does not know it, or the wheel lacks them."""
-    if config not in _import_wordllama().WordLlama.list_configs()["wordllama"]:
-        return ValueError(
-            f"unknown wordllama config {config!r}; the wheel ships {DEFAULT_CONFIG!r}"
-        )
-    return FileNotFoundError(
-        f"wordllama config {config!r} at {SHIPPED_DIMENSION} dimensions is not shipped in "
-        f"{package_dir} and downloads are disabled"
-    )
 
 
 def _import_wordllama() -> ModuleType:
