@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -10,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector_assets import tables
 from connector_assets.increments import BucketPlan, plan_buckets
-from connector_assets.normalize import NORMALIZER_VERSION, Normalized, normalize
+from connector_assets.normalize import NORMALIZER_VERSION, Normalized, Skipped, normalize
 from connector_assets.progress import JobProgress
 from resources import duck
 from resources.files import LISTING_ATTACHMENT
@@ -40,17 +42,29 @@ SELECT file_id, path, language, size, modified_at, indexed_at FROM docs WHERE sk
 ORDER BY path, file_id
 """
 FIGURES = """
-SELECT skip_reason, language, count(*), coalesce(sum(size), 0), coalesce(sum(strlen(text)), 0)
+SELECT skip_reason, language, count(*), coalesce(sum(size), 0), coalesce(sum({text_bytes}), 0)
 FROM {view} GROUP BY ALL
 """
-TO_NORMALIZE = """
-    SELECT r.file_id, r.path, r.content_hash, r.size, r.modified_at, r.content, r.skip_reason
+RAW_COLUMNS = "r.file_id, r.path, r.content_hash, r.size, r.modified_at, r.content, r.skip_reason"
+TO_NORMALIZE = f"""
+    SELECT {RAW_COLUMNS}
     FROM raw r
     WHERE NOT EXISTS (
         SELECT 1 FROM prev d
         WHERE d.path = r.path AND d.content_hash IS NOT DISTINCT FROM r.content_hash
     )
 """
+# Without a last version to reuse, every file is normalized.
+ALL_RAW = f"SELECT {RAW_COLUMNS} FROM raw r"
+# Of each document written: its listing row, and what its figures count.
+WRITTEN = pa.schema(
+    [*tables.FILE_LISTING, ("skip_reason", pa.string()), ("text_bytes", pa.int64())]
+)
+
+
+# The columns a document adds to its raw file's: what normalizing gave, or why not.
+NORMALIZED_COLUMNS = ("language", "title", "mime_type", "encoding", "text")
+DOCUMENT_COLUMNS = (*NORMALIZED_COLUMNS, "skip_reason", "skip_detail")
 
 
 @dataclass
@@ -84,14 +98,17 @@ class DocumentFigures:
         )
 
     @classmethod
-    def of(cls, con: Any, view: str) -> DocumentFigures:
-        """The figures of the documents in DuckDB relation `view`."""
+    def of(cls, con: Any, view: str, *, text_bytes: str = "strlen(text)") -> DocumentFigures:
+        """The figures of the documents in DuckDB relation `view`.
+
+        `text_bytes` is the SQL of a document's text length in bytes.
+        """
         figures = cls()
-        for reason, language, count, size, text_bytes in con.execute(
-            FIGURES.format(view=view)
+        for reason, language, count, size, length in con.execute(
+            FIGURES.format(view=view, text_bytes=text_bytes)
         ).fetchall():
             figures.documents += count
-            figures.text_bytes += text_bytes
+            figures.text_bytes += length
             if reason is None:
                 figures.indexed_bytes += size
                 figures.languages[language or UNKNOWN_LANGUAGE] += count
@@ -165,22 +182,30 @@ def build_documents(
     else:
         con.register("prev", tables.DOCUMENTS.empty_table())
     report = DocumentsReport()
-    # Without reuse every file of the rebuilt buckets is normalized: the manifest counts them.
     if reuse:
+        # Only files whose path or bytes changed are normalized: the rest carry over.
         total = duck.scalar(con, f"SELECT count(*) FROM ({TO_NORMALIZE})")
+        carried, to_normalize = duck.stream(con, CARRIED, rows=4_096), TO_NORMALIZE
     else:
+        # Every file of the rebuilt buckets is normalized: the manifest counts them.
         total = raw.rows_in(plan.dirty)
+        carried, to_normalize = iter(()), ALL_RAW
+    written = [WRITTEN.empty_table()]
     with lake.new_version("documents", source_id, schema=tables.DOCUMENTS) as writer:
         if previous is not None:
             writer.inherit(previous, plan.clean)
-        for batch in duck.stream(con, CARRIED, rows=4_096):
+        for batch in carried:
             writer.write(batch)
+            written.append(_written(batch))
             report.carried += batch.num_rows
-        for batch in duck.stream(con, TO_NORMALIZE, rows=256):
-            writer.write_rows(list(_documents(batch, max_file_bytes, report)))
+        for batch in duck.stream(con, to_normalize, rows=256):
+            documents = _documents(batch, max_file_bytes, report)
+            writer.write(documents)
+            written.append(_written(documents))
             progress.update(done=report.normalized, total=total, stats={})
-        version = writer.snapshot(asset="documents", partition=source_id)
-        listing = _summarize(con, lake, version, previous if reuse else None, plan, report)
+        con.register("docs", pa.concat_tables(written))
+        whole = functools.partial(writer.snapshot, asset="documents", partition=source_id)
+        listing = _summarize(con, lake, whole, previous if reuse else None, plan, report)
         writer.attach(LISTING_ATTACHMENT, listing, schema=tables.FILE_LISTING)
         writer.meta = {
             "settings": settings,
@@ -192,62 +217,87 @@ def build_documents(
     return writer.committed, report
 
 
-def _documents(
-    batch: pa.RecordBatch, max_file_bytes: int, report: DocumentsReport
-) -> Iterator[dict[str, Any]]:
+def _documents(batch: pa.RecordBatch, max_file_bytes: int, report: DocumentsReport) -> pa.Table:
+    """The documents of a batch of raw files, built column by column."""
     now = datetime.now(UTC)
-    for raw in batch.to_pylist():
-        report.normalized += 1
-        row: dict[str, Any] = {
-            key: raw[key] for key in ("file_id", "path", "content_hash", "size", "modified_at")
-        }
-        row["indexed_at"] = now
-        if raw["content"] is None:
-            reason, _, detail = (raw["skip_reason"] or "unreadable").partition(": ")
-            report.skipped_now[reason] += 1
-            yield row | {"skip_reason": reason, "skip_detail": detail}
-            continue
-        result = normalize(raw["path"], raw["content"], max_bytes=max_file_bytes)
-        if isinstance(result, Normalized):
-            yield row | {
-                "language": result.language,
-                "title": result.title,
-                "mime_type": result.mime_type,
-                "encoding": result.encoding,
-                "text": result.text,
-            }
-        else:
-            report.skipped_now[result.reason] += 1
-            yield row | {"skip_reason": result.reason, "skip_detail": result.detail}
+    report.normalized += batch.num_rows
+    results = [
+        _normalized(path, content, skip_reason, max_file_bytes)
+        for path, content, skip_reason in zip(
+            batch.column("path").to_pylist(),
+            batch.column("content").to_pylist(),
+            batch.column("skip_reason").to_pylist(),
+            strict=True,
+        )
+    ]
+    report.skipped_now.update(r.reason for r in results if isinstance(r, Skipped))
+    columns: dict[str, Any] = {
+        name: batch.column(name)
+        for name in ("file_id", "path", "content_hash", "size", "modified_at")
+    }
+    rows = [_fields(result) for result in results]
+    for index, name in enumerate(DOCUMENT_COLUMNS):
+        columns[name] = [row[index] for row in rows]
+    columns["indexed_at"] = pa.repeat(pa.scalar(now, tables.TIMESTAMP), batch.num_rows)
+    return pa.table(columns, schema=tables.DOCUMENTS)
+
+
+def _normalized(
+    path: str, content: bytes | None, skip_reason: str | None, max_file_bytes: int
+) -> Normalized | Skipped:
+    """A file normalized, or skipped: for its bytes, or as stage 1 skipped it."""
+    if content is None:
+        reason, _, detail = (skip_reason or "unreadable").partition(": ")
+        return Skipped(reason, detail)
+    return normalize(path, content, max_bytes=max_file_bytes)
+
+
+def _fields(result: Normalized | Skipped) -> tuple[str | None, ...]:
+    """The `DOCUMENT_COLUMNS` of a file normalized or skipped."""
+    if isinstance(result, Skipped):
+        return (None, None, None, None, None, result.reason, result.detail)
+    text = (result.language, result.title, result.mime_type, result.encoding, result.text)
+    return (*text, None, None)
+
+
+def _written(documents: pa.RecordBatch | pa.Table) -> pa.Table:
+    """What the listing and the figures need of documents: all but their texts' bytes."""
+    columns = {name: documents.column(name) for name in WRITTEN.names if name != "text_bytes"}
+    columns["text_bytes"] = pc.binary_length(documents.column("text"))
+    return pa.table(columns, schema=WRITTEN)
 
 
 def _summarize(
     con: Any,
     lake: Lake,
-    version: LakeVersion,
+    whole: Callable[[], LakeVersion],
     previous: LakeVersion | None,
     plan: BucketPlan,
     report: DocumentsReport,
 ) -> Iterator[pa.RecordBatch]:
     """Set the figures of the whole new version; return its listing, sorted by path.
 
-    With a `previous` version it was built from (`prev` then holds its rebuilt buckets),
-    only the rebuilt buckets are read; otherwise every bucket.
+    `docs` holds what was written (`WRITTEN`): the rebuilt buckets. With a `previous`
+    version it was built from (`prev` then holds its rebuilt buckets), the other buckets
+    are taken from that version's figures and listing. `whole` is the new version so far.
     """
     if (
         previous is not None
         and "figures" in previous.meta
         and LISTING_ATTACHMENT in previous.attachments
     ):
-        lake.register(con, "docs", version, buckets=plan.dirty)
         lake.register_attachment(con, "prev_listing", previous, LISTING_ATTACHMENT)
         con.register("rebuilt", pa.table({"bucket": pa.array(sorted(plan.dirty), pa.string())}))
         report.figures = (
             DocumentFigures.from_meta(previous.meta["figures"])
             - DocumentFigures.of(con, "prev")
-            + DocumentFigures.of(con, "docs")
+            + DocumentFigures.of(con, "docs", text_bytes="text_bytes")
         )
         return duck.stream(con, LISTING_UPDATED)
-    lake.register(con, "docs", version)
-    report.figures = DocumentFigures.of(con, "docs")
+    if plan.clean:
+        # Buckets inherited from a version that kept no figures or listing: read them all.
+        lake.register(con, "docs", whole())
+        report.figures = DocumentFigures.of(con, "docs")
+    else:
+        report.figures = DocumentFigures.of(con, "docs", text_bytes="text_bytes")
     return duck.stream(con, LISTING)
