@@ -22,12 +22,16 @@ CARRIED = """
     FROM prev c JOIN docs d ON d.path = c.path AND d.content_hash = c.content_hash
     WHERE d.skip_reason IS NULL
 """
+DOC_COLUMNS = "d.file_id, d.path, d.content_hash, d.language, d.text"
 # An anti join rather than NOT EXISTS: DuckDB then counts these rows without reading texts.
-TO_CHUNK = """
-    SELECT d.file_id, d.path, d.content_hash, d.language, d.text
+TO_CHUNK = f"""
+    SELECT {DOC_COLUMNS}
     FROM docs d ANTI JOIN prev c ON c.path = d.path AND c.content_hash = d.content_hash
     WHERE d.skip_reason IS NULL
 """
+# Without a last version to reuse, every document is chunked, in the order it is stored
+# (by bucket: the chunks then reach the lake sorted).
+ALL_DOCS = f"SELECT {DOC_COLUMNS} FROM docs d WHERE d.skip_reason IS NULL"
 
 
 @dataclass
@@ -61,21 +65,19 @@ def build_chunks(
     plan = plan_buckets(upstream=docs, previous=previous, reuse=reuse)
     con = duck.connect()
     lake.register(con, "docs", docs, buckets=plan.dirty)
-    if reuse and previous is not None:
-        lake.register(con, "prev", previous, buckets=plan.dirty)
-    else:
-        con.register("prev", tables.CHUNKS.empty_table())
     report = ChunksReport(rebuilt=plan.dirty)
-    total = duck.scalar(con, f"SELECT count(*) FROM ({TO_CHUNK})")
     with lake.new_version("chunks", source_id, schema=tables.CHUNKS) as writer:
         if reuse and previous is not None:
+            lake.register(con, "prev", previous, buckets=plan.dirty)
             writer.inherit(previous, plan.clean)
             report.tokens = _inherited_tokens(con, lake, previous, clean=plan.clean)
-        for batch in duck.stream(con, CARRIED, rows=8_192):
-            writer.write(batch)
-            report.carried += batch.num_rows
-            report.tokens += pc.sum(batch.column("token_count")).as_py() or 0
-        for batch in duck.stream(con, TO_CHUNK, rows=256):
+            for batch in duck.stream(con, CARRIED, rows=8_192):
+                writer.write(batch)
+                report.carried += batch.num_rows
+                report.tokens += pc.sum(batch.column("token_count")).as_py() or 0
+        to_chunk = TO_CHUNK if reuse else ALL_DOCS
+        total = duck.scalar(con, f"SELECT count(*) FROM ({to_chunk})")
+        for batch in duck.stream(con, to_chunk, rows=256):
             table = pa.table(_chunk_columns(source_id, batch, settings), schema=tables.CHUNKS)
             writer.write(table)
             report.created += table.num_rows

@@ -23,15 +23,46 @@ REUSED = """
     JOIN (SELECT DISTINCT ON (text_hash) * FROM prev WHERE model = $model) e
       ON e.text_hash = c.text_hash
 """
-# Ordered by text so identical texts are adjacent and embedded once.
-TO_EMBED = """
-    SELECT c.chunk_id, c.file_id, c.text_hash, c.text
+CHUNK_COLUMNS = "c.chunk_id, c.file_id, c.text_hash, c.text"
+# Chunks whose text has no vector for the model yet.
+TO_EMBED = f"""
+    SELECT {CHUNK_COLUMNS}
     FROM chunks c
     WHERE NOT EXISTS (
         SELECT 1 FROM prev e WHERE e.text_hash = c.text_hash AND e.model = $model
     )
-    ORDER BY c.text_hash
 """
+# Without vectors to reuse, every chunk, in the order it is stored (by bucket: the vectors
+# then reach the lake sorted).
+ALL_CHUNKS = f"SELECT {CHUNK_COLUMNS} FROM chunks c"
+# The vectors of texts that occur more than once among those to embed are kept from their
+# first occurrence to their last, for the most repeated texts (up to 16 MiB of vectors at
+# wordllama's 256 dimensions, 96 MiB at 1,536); a text past them is embedded again.
+REPEATS_KEPT = 16_384
+REPEATED = f"""
+    SELECT text_hash, count(*) FROM ({{chunks}}) GROUP BY text_hash HAVING count(*) > 1
+    ORDER BY count(*) DESC LIMIT {REPEATS_KEPT}
+"""
+
+
+@dataclass
+class _Repeats:
+    """Vectors of texts met again later in the stream, kept until their last occurrence."""
+
+    remaining: dict[str, int]  # text hash -> occurrences not yet seen
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def seen(self, text_hash: str, vector: np.ndarray) -> None:
+        """Count an occurrence of a text with its vector."""
+        left = self.remaining.get(text_hash)
+        if left is None:
+            return
+        if left > 1:
+            self.remaining[text_hash] = left - 1
+            self.vectors[text_hash] = vector
+        else:
+            del self.remaining[text_hash]
+            self.vectors.pop(text_hash, None)
 
 
 @dataclass
@@ -72,21 +103,23 @@ def build_embeddings(
     else:
         con.register("prev", tables.EMBEDDINGS.empty_table())
     params = {"model": report.model}
+    to_embed, to_embed_params = (TO_EMBED, params) if same_model else (ALL_CHUNKS, {})
     # Without reuse every chunk of the rebuilt buckets is embedded: the manifest counts them.
     if same_model:
-        total = duck.scalar(con, f"SELECT count(*) FROM ({TO_EMBED})", params)
+        total = duck.scalar(con, f"SELECT count(*) FROM ({to_embed})", to_embed_params)
     else:
         total = chunks.rows_in(plan.dirty)
+    repeats = _Repeats(
+        remaining=dict(con.execute(REPEATED.format(chunks=to_embed), to_embed_params).fetchall())
+    )
     with lake.new_version("embeddings", source_id, schema=tables.EMBEDDINGS) as writer:
         if same_model and previous is not None:
             writer.inherit(previous, plan.clean)
-        for batch in duck.stream(con, REUSED, params, rows=8_192):
-            writer.write(batch)
-            report.reused += batch.num_rows
-        last: tuple[str, np.ndarray] | None = None
-        for batch in duck.stream(con, TO_EMBED, params, rows=batch_size):
-            table, last = _embed(batch, embedder, last, clock=report.embedder)
-            writer.write(table)
+            for batch in duck.stream(con, REUSED, params, rows=8_192):
+                writer.write(batch)
+                report.reused += batch.num_rows
+        for batch in duck.stream(con, to_embed, to_embed_params, rows=batch_size):
+            writer.write(_embed(batch, embedder, repeats, clock=report.embedder))
             report.embedded += batch.num_rows
             progress.update(
                 done=report.embedded,
@@ -115,25 +148,30 @@ def build_embeddings(
 
 
 def _embed(
-    batch: pa.RecordBatch,
-    embedder: Embedder,
-    last: tuple[str, np.ndarray] | None,
-    *,
-    clock: Stopwatch,
-) -> tuple[pa.Table, tuple[str, np.ndarray] | None]:
-    """Vectors for a batch ordered by text hash; `last` carries the previous batch's tail."""
+    batch: pa.RecordBatch, embedder: Embedder, repeats: _Repeats, *, clock: Stopwatch
+) -> pa.Table:
+    """Vectors for a batch of chunks: each text embedded once, in the batch or since it was
+    first met (`repeats`)."""
     hashes = batch.column("text_hash").to_pylist()
     texts = batch.column("text").to_pylist()
-    known = {last[0]: last[1]} if last else {}
-    unique = [i for i, h in enumerate(hashes) if h not in known and (i == 0 or hashes[i - 1] != h)]
-    if unique:
+    fresh: dict[str, int] = {}  # text hash -> its first row, for texts not kept
+    for row, digest in enumerate(hashes):
+        if digest not in repeats.vectors and digest not in fresh:
+            fresh[digest] = row
+    embedded: dict[str, np.ndarray] = {}
+    if fresh:
         with clock.timing():
-            vectors = embedder.embed([texts[i] for i in unique])
-        known.update({hashes[i]: vectors[n] for n, i in enumerate(unique)})
-    matrix = np.stack([known[h] for h in hashes]).astype(np.float32, copy=False)
+            vectors = embedder.embed([texts[row] for row in fresh.values()])
+        embedded = dict(zip(fresh, vectors, strict=True))
+    rows = []
+    for digest in hashes:
+        vector = embedded[digest] if digest in embedded else repeats.vectors[digest]
+        repeats.seen(digest, vector)
+        rows.append(vector)
+    matrix = np.stack(rows).astype(np.float32, copy=False)
     dimension = matrix.shape[1]
     vector = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dimension)
-    table = pa.table(
+    return pa.table(
         {
             "chunk_id": batch.column("chunk_id"),
             "file_id": batch.column("file_id"),
@@ -144,4 +182,3 @@ def _embed(
             "embedded_at": pa.array([datetime.now(UTC)] * len(hashes), tables.TIMESTAMP),
         }
     )
-    return table, (hashes[-1], known[hashes[-1]])
