@@ -10,7 +10,6 @@ reloaded only when asked (the UI's "Reload" button). Its run workers are the sam
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1.health_pb2_grpc import HealthStub
 
 from resources.dagster_home import WORKSPACE_YAML
+from resources.ports import free_port
 
 LOCATION = yaml.safe_load(WORKSPACE_YAML.read_text())["load_from"][0]["python_module"]
 # The name the Dagster code server registers its gRPC health service under.
@@ -43,7 +43,7 @@ def shared_code_server(
     Yields the workspace file (for `dagster-webserver -w` and `dagster-daemon run -w`) and
     the server's process; interrupts it on exit (killed after `STOP_TIMEOUT_S`).
     """
-    port = free_loopback_port()
+    port = free_port()
     server = subprocess.Popen(code_server_command(port), env=env, stdout=output, stderr=output)
     try:
         wait_until_serving(port, server)
@@ -64,14 +64,6 @@ def stop_processes(processes: Iterable[subprocess.Popen[bytes]]) -> None:
             process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def free_loopback_port() -> int:
-    """A TCP port nothing listens on at the moment (the code server binds it right after)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def code_server_command(port: int) -> list[str]:

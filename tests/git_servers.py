@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.profile import free_port
+from resources.ports import free_port
 
 START_DEADLINE_S = 10.0
 SSHD = Path("/usr/sbin/sshd")

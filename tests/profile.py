@@ -11,7 +11,6 @@ The default, `embedded`, leaves a home on its SQLite files and its local lake.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 from resources.instance_config import DEPLOY_INSTANCE_YAML
 from resources.lake import Lake
+from resources.ports import free_port
 from resources.store.engine import make_engine, migrate
 
 PROFILE_VARIABLE = "HEADWATER_TEST_PROFILE"
@@ -88,13 +88,6 @@ def dagster_url(url: str) -> str:
     """A PostgreSQL URL as dagster-postgres needs it: on psycopg2, whose client-side binding
     its `NOTIFY` statement relies on (SQLAlchemy 2.1 picks psycopg 3 for `postgresql://`)."""
     return make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port of the loopback address `host` nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.profile import EMBEDDED, free_port, only_in, process_env
+from resources.ports import free_port
+from tests.profile import EMBEDDED, only_in, process_env
 
 pytestmark = [pytest.mark.slow, only_in(EMBEDDED)]
 
