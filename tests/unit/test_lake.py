@@ -223,3 +223,23 @@ def test_a_manifest_of_one_part_per_bucket_is_read_and_inherited(tmp_path: Path)
         writer.inherit(old, ["aa"])
         writer.write_rows([{"file_id": "bb1", "n": 30}])
     assert _read(lake) == [("aa1", 1), ("aa2", 2), ("bb1", 30)]
+
+
+def test_a_table_past_the_part_size_spans_parts_and_reads_whole(tmp_path: Path) -> None:
+    from resources.lake import PART_BYTES
+
+    lake = Lake(url=str(tmp_path / "lake"))
+    schema = pa.schema([("file_id", pa.string()), ("blob", pa.large_string())])
+    blob = "x" * (1024 * 1024)
+    batches = PART_BYTES // len(blob) + 8  # a little more than one part holds
+    with lake.new_version("things", "src-1", schema=schema) as writer:
+        for n in range(batches):
+            writer.write(pa.table({"file_id": [f"{n % 4:02x}{n}"], "blob": [blob]}, schema))
+    version = writer.committed
+    assert version is not None and len(version.files()) == 2 and version.rows == batches
+    # A bucket written before and after the first part closed has rows in both.
+    assert [len(version.buckets[b]) for b in ("00", "03")] == [2, 2]
+    con = duck.connect()
+    lake.register(con, "t", version, buckets=["03"])
+    assert con.execute("SELECT count(*) FROM t").fetchone() == (version.rows_in(["03"]),)
+    assert version.rows_in(["03"]) == len(range(3, batches, 4))
