@@ -10,10 +10,10 @@ written, so readers keep parsed ones in memory, keyed by version.
 
 Rows belong to buckets by the first characters of their `file_id`. A run gathers its rows
 into as few parts as their size allows (one per table for most sources), each sorted by
-bucket, and the manifest records how many rows of each bucket a part holds. A new version inherits the parts of every
-bucket its run did not touch, so a sync that changes three files writes only the rows of
-three buckets: the bucket map says which buckets of an inherited part are still current, and
-readers skip the rest of it.
+bucket, and the manifest records how many rows of each bucket a part holds. A new version
+inherits the parts of every bucket its run did not touch, so a sync that changes three files
+writes only the rows of three buckets: the bucket map says which buckets of an inherited part
+are still current, and readers skip the rest of it.
 """
 
 from __future__ import annotations
