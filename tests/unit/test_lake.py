@@ -243,3 +243,22 @@ def test_a_table_past_the_part_size_spans_parts_and_reads_whole(tmp_path: Path) 
     lake.register(con, "t", version, buckets=["03"])
     assert con.execute("SELECT count(*) FROM t").fetchone() == (version.rows_in(["03"]),)
     assert version.rows_in(["03"]) == len(range(3, batches, 4))
+
+
+def test_an_inherited_part_is_read_for_its_current_buckets_only(tmp_path: Path) -> None:
+    lake = Lake(url=str(tmp_path / "lake"))
+    _write(lake, [{"file_id": f"{b}1", "n": 1} for b in ("aa", "bb", "cc", "dd")])
+    first = lake.current("things", "src-1")
+    assert first is not None
+    with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
+        writer.inherit(first, ["aa", "bb", "cc"])  # read as all but dd
+        writer.write_rows([{"file_id": "dd1", "n": 2}])
+    second = writer.committed
+    assert second is not None and second.rows == 4
+    assert _read(lake) == [("aa1", 1), ("bb1", 1), ("cc1", 1), ("dd1", 2)]
+    con = duck.connect()
+    lake.register(con, "picked", second, buckets=["bb", "dd"])  # bb alone of the inherited part
+    assert con.execute("SELECT file_id, n FROM picked ORDER BY 1").fetchall() == [
+        ("bb1", 1),
+        ("dd1", 2),
+    ]
