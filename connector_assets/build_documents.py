@@ -177,12 +177,9 @@ def build_documents(
     plan = plan_buckets(upstream=raw, previous=previous, reuse=reuse)
     con = duck.connect()
     lake.register(con, "raw", raw, buckets=plan.dirty)
+    report = DocumentsReport()
     if reuse and previous is not None:
         lake.register(con, "prev", previous, buckets=plan.dirty)
-    else:
-        con.register("prev", tables.DOCUMENTS.empty_table())
-    report = DocumentsReport()
-    if reuse:
         # Only files whose path or bytes changed are normalized: the rest carry over.
         total = duck.scalar(con, f"SELECT count(*) FROM ({TO_NORMALIZE})")
         carried, to_normalize = duck.stream(con, CARRIED, rows=4_096), TO_NORMALIZE

@@ -93,28 +93,27 @@ def build_embeddings(
         raise RuntimeError(f"chunks of source {source_id} were never materialized")
     previous = lake.current("embeddings", source_id)
     report = EmbeddingsReport(model=embedder.model_name, dimension=embedder.dimension)
-    same_model = previous is not None and previous.meta.get("model") == report.model
-    plan = plan_buckets(upstream=chunks, previous=previous, reuse=same_model)
+    # The last version's vectors are reused only if they are of the same model.
+    reused = previous if previous and previous.meta.get("model") == report.model else None
+    plan = plan_buckets(upstream=chunks, previous=previous, reuse=reused is not None)
     report.rebuilt = plan.dirty
     con = duck.connect()
     lake.register(con, "chunks", chunks, buckets=plan.dirty)
-    if same_model and previous is not None:
-        lake.register(con, "prev", previous, buckets=plan.dirty)
-    else:
-        con.register("prev", tables.EMBEDDINGS.empty_table())
     params = {"model": report.model}
-    to_embed, to_embed_params = (TO_EMBED, params) if same_model else (ALL_CHUNKS, {})
-    # Without reuse every chunk of the rebuilt buckets is embedded: the manifest counts them.
-    if same_model:
+    if reused is not None:
+        lake.register(con, "prev", reused, buckets=plan.dirty)
+        to_embed, to_embed_params = TO_EMBED, params
         total = duck.scalar(con, f"SELECT count(*) FROM ({to_embed})", to_embed_params)
     else:
+        # Every chunk of the rebuilt buckets is embedded: the manifest counts them.
+        to_embed, to_embed_params = ALL_CHUNKS, {}
         total = chunks.rows_in(plan.dirty)
     repeats = _Repeats(
         remaining=dict(con.execute(REPEATED.format(chunks=to_embed), to_embed_params).fetchall())
     )
     with lake.new_version("embeddings", source_id, schema=tables.EMBEDDINGS) as writer:
-        if same_model and previous is not None:
-            writer.inherit(previous, plan.clean)
+        if reused is not None:
+            writer.inherit(reused, plan.clean)
             for batch in duck.stream(con, REUSED, params, rows=8_192):
                 writer.write(batch)
                 report.reused += batch.num_rows
@@ -135,7 +134,7 @@ def build_embeddings(
     report.vectors = writer.committed.rows
     if previous is not None:
         # Only rebuilt buckets can lose vectors; a model change replaces them all.
-        lake.register(con, "old", previous, buckets=None if not same_model else plan.dirty)
+        lake.register(con, "old", previous, buckets=None if reused is None else plan.dirty)
         lake.register(con, "new", writer.committed, buckets=plan.dirty)
         report.deleted = int(
             duck.scalar(

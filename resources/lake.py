@@ -230,13 +230,6 @@ class VersionWriter:
         ):
             yield path, out
 
-    def write_rows(self, rows: list[dict[str, Any]]) -> None:
-        """Append a list of row dicts."""
-        import pyarrow as pa
-
-        if rows:
-            self.write(pa.Table.from_pylist(rows, schema=self.schema))
-
     def inherit(self, version: LakeVersion, buckets: Iterable[str]) -> None:
         """Take over the current rows of `buckets` from an earlier version (its parts, as
         they are: nothing is copied)."""

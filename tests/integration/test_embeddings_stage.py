@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from connector_assets import tables
@@ -49,7 +50,8 @@ def test_repeated_texts_are_embedded_once_and_vectors_are_stored_by_bucket(
     # text repeated within one file.
     texts = {"aa01": ["license", "alpha"], "cc02": ["beta", "beta"], "ff03": ["license", "gamma"]}
     with lake.new_version("chunks", SOURCE, schema=tables.CHUNKS) as writer:
-        writer.write_rows([_chunk(f, n, t) for f, ts in texts.items() for n, t in enumerate(ts)])
+        rows = [_chunk(f, n, t) for f, ts in texts.items() for n, t in enumerate(ts)]
+        writer.write(pa.Table.from_pylist(rows, schema=tables.CHUNKS))
     embedder = OpenAICompatibleEmbedder(
         model="test-embed", base_url=openai_server.url, dimensions=8
     )

@@ -18,9 +18,13 @@ from resources.lake import Lake
 SCHEMA = pa.schema([("file_id", pa.string()), ("n", pa.int64())])
 
 
+def _table(rows: list[dict[str, object]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
 def _write(lake: Lake, rows: list[dict[str, object]], **meta: object) -> None:
     with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
-        writer.write_rows(rows)
+        writer.write(_table(rows))
         writer.meta = dict(meta)
 
 
@@ -56,7 +60,7 @@ def check_a_failing_writer_leaves_the_last_good_version(lake: Lake) -> None:
     _write(lake, [{"file_id": "a", "n": 1}])
     before = lake.current("things", "src-1")
     with pytest.raises(RuntimeError), lake.new_version("things", "src-1", schema=SCHEMA) as w:
-        w.write_rows([{"file_id": "z", "n": 9}])
+        w.write(_table([{"file_id": "z", "n": 9}]))
         raise RuntimeError("connector died")
     assert lake.current("things", "src-1") == before
     assert _read(lake) == [("a", 1)]
@@ -88,7 +92,7 @@ from resources.lake import Lake
 lake = Lake(url={str(tmp_path / "lake")!r})
 schema = pa.schema([("file_id", pa.string()), ("n", pa.int64())])
 with lake.new_version("things", "src-1", schema=schema) as w:
-    w.write_rows([{{"file_id": "x", "n": i}} for i in range(1000)])
+    w.write(pa.Table.from_pylist([{{"file_id": "x", "n": i}} for i in range(1000)], schema))
     os._exit(9)
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=Path.cwd(), check=False)
@@ -120,7 +124,7 @@ def test_rows_spread_over_buckets_and_untouched_buckets_are_inherited(tmp_path: 
     assert first is not None and set(first.buckets) == {"aa", "bb"} and first.rows == 3
     with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
         writer.inherit(first, ["aa"])
-        writer.write_rows([{"file_id": "bb1", "n": 30}, {"file_id": "cc1", "n": 4}])
+        writer.write(_table([{"file_id": "bb1", "n": 30}, {"file_id": "cc1", "n": 4}]))
     second = writer.committed
     assert second is not None and second.rows == 4
     assert second.buckets["aa"] == first.buckets["aa"]  # the same part, not a copy
@@ -129,7 +133,7 @@ def test_rows_spread_over_buckets_and_untouched_buckets_are_inherited(tmp_path: 
         pytest.raises(ValueError, match="both written and inherited"),
         lake.new_version("things", "src-1", schema=SCHEMA) as broken,
     ):
-        broken.write_rows([{"file_id": "aa9", "n": 9}])
+        broken.write(_table([{"file_id": "aa9", "n": 9}]))
         broken.inherit(second, ["aa"])
     # The first version's folder still holds parts the current version reads.
     _write(lake, [{"file_id": "dd1", "n": 5}])
@@ -143,7 +147,7 @@ def test_an_attachment_is_one_file_read_whole_in_its_order(tmp_path: Path) -> No
     lake = Lake(url=str(tmp_path / "lake"))
     batches = [pa.record_batch({"file_id": [f"{n:02x}"], "n": [n]}, schema=SCHEMA) for n in (3, 1)]
     with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
-        writer.write_rows([{"file_id": "ff", "n": 0}])
+        writer.write(_table([{"file_id": "ff", "n": 0}]))
         writer.attach("index", iter(batches), schema=SCHEMA)
     version = lake.current("things", "src-1")
     assert version is not None and list(version.attachments) == ["index"]
@@ -177,7 +181,7 @@ def test_a_part_is_sorted_by_bucket_with_row_groups_split_between_buckets(tmp_pa
     ids = [f"{(n * 7919) % 65536:04x}" for n in range(20_000)]  # every bucket, shuffled
     with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
         for start in range(0, len(ids), 1_000):
-            writer.write_rows([{"file_id": i, "n": 1} for i in ids[start : start + 1_000]])
+            writer.write(_table([{"file_id": i, "n": 1} for i in ids[start : start + 1_000]]))
     version = writer.committed
     assert version is not None and version.rows == 20_000 and len(version.buckets) == 256
     (path,) = version.files()  # one part holds every bucket
@@ -221,7 +225,7 @@ def test_a_manifest_of_one_part_per_bucket_is_read_and_inherited(tmp_path: Path)
     assert _read(lake) == [("aa1", 1), ("aa2", 2), ("bb1", 3)]
     with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
         writer.inherit(old, ["aa"])
-        writer.write_rows([{"file_id": "bb1", "n": 30}])
+        writer.write(_table([{"file_id": "bb1", "n": 30}]))
     assert _read(lake) == [("aa1", 1), ("aa2", 2), ("bb1", 30)]
 
 
@@ -252,7 +256,7 @@ def test_an_inherited_part_is_read_for_its_current_buckets_only(tmp_path: Path) 
     assert first is not None
     with lake.new_version("things", "src-1", schema=SCHEMA) as writer:
         writer.inherit(first, ["aa", "bb", "cc"])  # read as all but dd
-        writer.write_rows([{"file_id": "dd1", "n": 2}])
+        writer.write(_table([{"file_id": "dd1", "n": 2}]))
     second = writer.committed
     assert second is not None and second.rows == 4
     assert _read(lake) == [("aa1", 1), ("bb1", 1), ("cc1", 1), ("dd1", 2)]
