@@ -41,12 +41,14 @@ def up(
     """Start Headwater on this machine and stay in the foreground (Ctrl-C stops it)."""
     from api.auth import mint_token, signing_secret
     from resources.code_server import shared_code_server, stop_processes
-    from resources.dagster_home import PROJECT_ROOT, prepare_dagster_home
+    from resources.dagster_home import PROJECT_ROOT, create_dagster_storage, prepare_dagster_home
     from resources.store.engine import session_factory
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it like Ctrl-C
     home = prepare_dagster_home(obj.settings)
-    session_factory(obj.settings.resolved_database_url)  # migrate before the children start
+    # Both stores made before the children start, rather than by all of them at once.
+    session_factory(obj.settings.resolved_database_url)
+    create_dagster_storage(home)
     if demo:
         _ensure_demo_source(obj)
     env = {**os.environ, "DAGSTER_HOME": str(home)}

@@ -26,6 +26,16 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+def create_dagster_storage(home: Path) -> None:
+    """Open the instance of `home` once, which creates its storage (SQLite files or tables).
+
+    Done before the API, webserver and daemon start: each would otherwise create it on first use,
+    at the same moment, and Dagster's storage set-up does not expect company ("table already
+    exists", "database is locked").
+    """
+    DagsterInstance.from_config(str(home)).dispose()
+
+
 def dagster_instance(settings: Settings) -> DagsterInstance:
     """The persistent Dagster instance of these settings."""
     prepare_dagster_home(settings)

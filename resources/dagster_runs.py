@@ -62,7 +62,8 @@ def cancel_runs(
 
 
 def add_partition(instance: DagsterInstance, source_id: str) -> None:
-    """Make the source a `sources` partition now (the sync sensor would do it on its tick)."""
+    """Make the source a `sources` partition now, for a run started here rather than by the
+    sync sensor (which adds the partitions of new sources on its tick)."""
     if not instance.has_dynamic_partition(SOURCES_PARTITIONS, source_id):
         instance.add_dynamic_partitions(SOURCES_PARTITIONS, [source_id])
 

@@ -96,11 +96,13 @@ def _source_list(
 def create_source(
     body: SourceCreate,
     user: CurrentUser,
-    instance: InstanceDep,
     state: StateDep,
     public_url: PublicUrl,
 ) -> SourceCreatedOut:
     """Connect a source (config checked against its connector's schema) and queue a full sync.
+
+    The sync sensor makes the source a `sources` partition on the tick that starts its run: the
+    request needs only the metadata store.
 
     With `connectionId`, the credentials come from that connection (of the same type, or an
     OAuth connection of the type's provider). Once the source is stored, a code-host source
@@ -121,7 +123,6 @@ def create_source(
             connection_id=body.connection_id,
         )
         job = jobs.enqueue_sync(session, source=source, type=SyncType.FULL, trigger="api")
-    dagster_runs.add_partition(instance, source.id)
     subscription = subscribe(
         sessions,
         state.vault,

@@ -19,7 +19,7 @@ import pytest
 from dagster import DagsterInstance
 
 from api.auth import mint_token
-from resources.dagster_home import PROJECT_ROOT, WORKSPACE_YAML
+from resources.dagster_home import PROJECT_ROOT, WORKSPACE_YAML, create_dagster_storage
 from resources.instance_config import DEFAULT_INSTANCE_YAML
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
@@ -100,6 +100,26 @@ class ApiServer:
         client = httpx.Client(base_url=self.url, timeout=60)
         self.clients.append(client)
         return client
+
+
+LOG_TAIL_BYTES = 6_000
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failing test's report carries the tail of its API's and daemon's logs: what the
+    server saw (a 503's cause, a traceback) is otherwise gone with the test's home."""
+    report = yield
+    if report.failed:
+        servers = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, ApiServer)]
+        for server in servers:
+            for log in (server.log, server.home / "daemon.log"):
+                if log.exists():
+                    with log.open("rb") as file:
+                        file.seek(max(0, log.stat().st_size - LOG_TAIL_BYTES))
+                        tail = file.read().decode(errors="replace")
+                    report.sections.append((f"{log.name} (tail)", tail))
+    return report
 
 
 def new_user() -> str:
@@ -187,6 +207,8 @@ def run_daemon(home: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
         dagster_home.mkdir(parents=True)
         instance_yaml = daemon_env.get("HEADWATER_DAGSTER_YAML", DEFAULT_INSTANCE_YAML)
         shutil.copyfile(instance_yaml, dagster_home / "dagster.yaml")
+    with environ(daemon_env):
+        create_dagster_storage(dagster_home)  # as `headwater up` does before its children start
     with (home / "daemon.log").open("ab") as log:
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, RunsFilter
 
-from resources.dagster_home import WORKSPACE_YAML, prepare_dagster_home
+from resources.dagster_home import WORKSPACE_YAML, create_dagster_storage, prepare_dagster_home
 from resources.metadata import MetadataStore
 from resources.run_tags import JOB_TAG, SOURCE_TAG
 from resources.settings import get_settings
@@ -29,6 +29,7 @@ DEADLINE_S = 240
 def daemon(headwater_home: Path) -> Iterator[DagsterInstance]:
     """A `dagster-daemon run` process on this test's home, stopped afterwards."""
     home = prepare_dagster_home(get_settings())
+    create_dagster_storage(home)
     log = (headwater_home / "daemon.log").open("wb")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],
