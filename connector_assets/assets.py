@@ -28,6 +28,7 @@ from connector_assets.resources import PipelineSettings, chunk_settings
 from connector_assets.stopwatch import Stopwatch
 from resources import duck
 from resources.connectors.options import PipelineOptions
+from resources.dagster_resources import LakeResource, VaultResource
 from resources.embedders import EmbedderResource
 from resources.lake import Lake, LakeVersion
 from resources.metadata import MetadataStore
@@ -37,7 +38,6 @@ from resources.source_credentials import connector_config
 from resources.store import sources
 from resources.store.engine import session_factory
 from resources.store.models import Source
-from resources.vault import VaultResource
 
 if TYPE_CHECKING:
     import duckdb
@@ -146,7 +146,7 @@ def raw_files(
     context: dg.AssetExecutionContext,
     config: SyncConfig,
     store: MetadataStore,
-    lake: Lake,
+    lake: LakeResource,
     pipeline: PipelineSettings,
     vault: VaultResource,
 ) -> dg.MaterializeResult:
@@ -161,7 +161,7 @@ def raw_files(
     progress = _progress(context, store, "raw_files")
     version, report, clock = _timed(
         build_raw_files,
-        lake=lake,
+        lake=lake.get_lake(),
         source_id=source_id,
         source_type=found.type,
         config=found.config,
@@ -204,7 +204,7 @@ def documents(
     context: dg.AssetExecutionContext,
     config: SyncConfig,
     store: MetadataStore,
-    lake: Lake,
+    lake: LakeResource,
     pipeline: PipelineSettings,
 ) -> dg.MaterializeResult:
     """Normalize files whose bytes changed; carry the rest over."""
@@ -214,7 +214,7 @@ def documents(
     progress = _progress(context, store, "documents")
     version, report, clock = _timed(
         build_documents,
-        lake=lake,
+        lake=lake.get_lake(),
         source_id=context.partition_key,
         full=config.full,
         max_file_bytes=options.max_file_bytes,
@@ -252,7 +252,7 @@ def chunks(
     context: dg.AssetExecutionContext,
     config: SyncConfig,
     store: MetadataStore,
-    lake: Lake,
+    lake: LakeResource,
     pipeline: PipelineSettings,
 ) -> dg.MaterializeResult:
     """Chunk documents that changed; chunks of unchanged documents keep their ids."""
@@ -262,7 +262,7 @@ def chunks(
     progress = _progress(context, store, "chunks")
     version, report, clock = _timed(
         build_chunks,
-        lake=lake,
+        lake=lake.get_lake(),
         source_id=context.partition_key,
         full=config.full,
         settings=settings,
@@ -270,10 +270,10 @@ def chunks(
     )
     progress.finish({"chunksCreated": report.created})
     con = _check_views(
-        lake,
+        lake.get_lake(),
         buckets=report.rebuilt,
         chunks=version,
-        docs=lake.current("documents", context.partition_key),
+        docs=lake.get_lake().current("documents", context.partition_key),
     )
     return dg.MaterializeResult(
         metadata={
@@ -302,7 +302,7 @@ def chunks(
 def embeddings(
     context: dg.AssetExecutionContext,
     store: MetadataStore,
-    lake: Lake,
+    lake: LakeResource,
     embedder: EmbedderResource,
 ) -> dg.MaterializeResult:
     """Embed chunk texts without a vector for the current model; reuse the rest."""
@@ -311,7 +311,7 @@ def embeddings(
     progress = _progress(context, store, "embeddings")
     version, report, clock = _timed(
         build_embeddings,
-        lake=lake,
+        lake=lake.get_lake(),
         source_id=context.partition_key,
         embedder=embedder.get_embedder(),
         batch_size=embedder.batch_size,
@@ -325,10 +325,10 @@ def embeddings(
         }
     )
     con = _check_views(
-        lake,
+        lake.get_lake(),
         buckets=report.rebuilt,
         vectors=version,
-        chunks=lake.current("chunks", context.partition_key),
+        chunks=lake.get_lake().current("chunks", context.partition_key),
     )
     metadata: dict[str, Any] = {
         "vectors": report.vectors,

@@ -10,11 +10,11 @@ from connector_assets.assets import sync_assets
 from connector_assets.executors import sync_executor
 from connector_assets.jobs import sync_source
 from connector_assets.resources import PipelineSettings
+from resources.dagster_resources import LakeResource, VaultResource
 from resources.embedders import EmbedderResource
-from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.settings import Settings, get_settings
-from resources.vault import KEYS_VARIABLE, VaultResource
+from resources.vault import KEYS_VARIABLE
 from sensors.channel_renewal import channel_renewal_schedule
 from sensors.reconcile import reconcile_schedule
 from sensors.run_status import run_status_sensors
@@ -40,7 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "store": MetadataStore(
                 database_url=_by_name(DATABASE_URL_VARIABLE, settings.resolved_database_url)
             ),
-            "lake": Lake(url=_by_name(DATA_URL_VARIABLE, settings.resolved_data_url)),
+            "lake": LakeResource(url=_by_name(DATA_URL_VARIABLE, settings.resolved_data_url)),
             "pipeline": PipelineSettings(
                 cache_dir=str(settings.cache_dir),
                 max_file_bytes=settings.max_file_bytes,

@@ -31,10 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from dagster import ConfigurableResource
-from pydantic import Field
-
-if TYPE_CHECKING:  # imported where used: the resource costs no pyarrow until it is used
+if TYPE_CHECKING:  # imported where used: a lake costs no pyarrow until it is used
     import duckdb
     import pyarrow as pa
     import pyarrow.fs as pafs
@@ -314,10 +311,16 @@ class OpenedLake:
     manifest: Callable[[str, str, str], LakeVersion]
 
 
-class Lake(ConfigurableResource):
-    """Versioned Parquet tables per asset and partition under a local path or object-store URL."""
+class Lake:
+    """Versioned Parquet tables per asset and partition under a local path or object-store URL.
 
-    url: str = Field(description="Root of the lake: a local path, file://, s3://, gs://, ...")
+    Dagster runs get theirs from `LakeResource` (`resources/dagster_resources.py`); this module
+    imports neither Dagster nor pyarrow until a lake is used.
+    """
+
+    def __init__(self, url: str) -> None:
+        """`url`: the root, a local path, file://, s3://, gs://, abfs:// ..."""
+        self.url = url
 
     @functools.cached_property
     def opened(self) -> OpenedLake:

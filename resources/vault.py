@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from dagster import ConfigurableResource
-from pydantic import Field
 
 from resources.dev_secrets import development_secret
 from resources.settings import Settings
@@ -114,17 +112,3 @@ def mask(config: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, A
         if name in shown:
             shown[name] = MASK
     return shown
-
-
-class VaultResource(ConfigurableResource):
-    """The vault for Dagster runs; give the keys as `dg.EnvVar` so the UI never shows them."""
-
-    # Not `keys`: Dagster turns a resource into a dict, which would call a `keys` attribute.
-    encryption_keys: str | None = Field(
-        default=None, description="Comma-separated Fernet keys (HEADWATER_ENCRYPTION_KEYS)."
-    )
-    home: str = Field(description="Where the development key lives when no keys are given.")
-
-    def get_vault(self) -> Vault:
-        """The vault over these keys."""
-        return Vault.open(self.encryption_keys, home=Path(self.home))

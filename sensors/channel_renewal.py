@@ -14,9 +14,9 @@ from datetime import timedelta
 import dagster as dg
 
 from connector_assets.jobs import sync_source
+from resources.dagster_resources import VaultResource
 from resources.metadata import MetadataStore
 from resources.store.engine import session_factory
-from resources.vault import VaultResource
 from resources.webhooks.channels import renew_channels
 
 SCHEDULE_NAME = "renew_push_channels"

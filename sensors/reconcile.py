@@ -25,13 +25,14 @@ from connector_assets.resources import PipelineSettings
 from resources.connectors import ConnectorError, open_connector
 from resources.connectors.base import BranchHead
 from resources.connectors.registry import CONNECTORS
+from resources.dagster_resources import LakeResource, VaultResource
 from resources.lake import Lake
 from resources.metadata import MetadataStore
 from resources.source_credentials import connector_config
 from resources.store import jobs, sources
 from resources.store.engine import session_factory
 from resources.store.models import SyncType
-from resources.vault import Vault, VaultError, VaultResource
+from resources.vault import Vault, VaultError
 
 logger = logging.getLogger(__name__)
 
@@ -185,12 +186,12 @@ def reconcile_schedule(cron: str) -> dg.ScheduleDefinition:
     def _schedule(
         context: dg.ScheduleEvaluationContext,
         store: MetadataStore,
-        lake: Lake,
+        lake: LakeResource,
         vault: VaultResource,
         pipeline: PipelineSettings,
     ) -> dg.SkipReason:
         outcomes = reconcile_heads(
-            store=store, lake=lake, vault=vault.get_vault(), workdir=pipeline.workdir
+            store=store, lake=lake.get_lake(), vault=vault.get_vault(), workdir=pipeline.workdir
         )
         queued = [o for o in outcomes if o.job_id is not None]
         failed = [o for o in outcomes if o.error is not None]

@@ -1,6 +1,6 @@
 """The CLI starts quickly: it imports a command's libraries only when that command runs, so
-`headwater --help` loads click alone and `headwater jobs show` no pipeline, API or lake
-library (see the README's "The command line")."""
+`headwater --help` loads click alone, `headwater jobs show` no pipeline, API or lake
+library and `headwater sources list` no Dagster (see the README's "The command line")."""
 
 from __future__ import annotations
 
@@ -44,3 +44,13 @@ def test_showing_a_job_imports_the_store_but_no_pipeline_library(tmp_path: Path)
     assert "sqlalchemy" in imported  # it did read the job
     heavy = imported & PIPELINE_LIBRARIES
     assert not heavy, f"imported by `headwater jobs show`: {sorted(heavy)}"
+
+
+def test_listing_sources_imports_no_dagster(tmp_path: Path) -> None:
+    with transaction(session_factory(f"sqlite:///{tmp_path / 'headwater.db'}")) as session:
+        sources.create_source(
+            session, owner_id="local", tenant_id=None, type="local", name="n", config={}
+        )
+    imported = _imported_by(tmp_path, "sources", "list", "--json")
+    assert "sqlalchemy" in imported  # it did read the sources
+    assert "dagster" not in imported
