@@ -18,6 +18,7 @@ from resources.vault import KEYS_VARIABLE
 from sensors.channel_renewal import channel_renewal_schedule
 from sensors.reconcile import reconcile_schedule
 from sensors.run_status import run_status_sensors
+from sensors.scheduled_syncs import scheduled_syncs
 from sensors.sync_requests import sync_requests
 
 DATABASE_URL_VARIABLE, DATA_URL_VARIABLE = "HEADWATER_DATABASE_URL", "HEADWATER_DATA_URL"
@@ -35,6 +36,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             channel_renewal_schedule(
                 within=settings.push_channel_renew_within, ttl=settings.push_channel_ttl
             ),
+            scheduled_syncs,
         ],
         resources={
             "store": MetadataStore(
@@ -46,6 +48,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 max_file_bytes=settings.max_file_bytes,
                 chunk_max_tokens=settings.chunk_max_tokens,
                 chunk_overlap_tokens=settings.chunk_overlap_tokens,
+                sync_interval_minutes=settings.sync_interval_minutes,
             ),
             "embedder": EmbedderResource.from_env(),
             "vault": VaultResource(

@@ -19,6 +19,9 @@ class PipelineSettings(ConfigurableResource):
     max_file_bytes: int = Field(default=5_000_000, description="Larger files are skipped.")
     chunk_max_tokens: int = Field(default=512, description="Token budget of one chunk.")
     chunk_overlap_tokens: int = Field(default=64, description="Overlap of forced splits.")
+    sync_interval_minutes: int = Field(
+        default=0, description="Minutes between a source's scheduled syncs; 0: none."
+    )
 
     def workdir(self, source_id: str) -> Path:
         """The private working folder of one source."""

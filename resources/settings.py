@@ -27,6 +27,7 @@ ENVIRONMENT_VARIABLES = ("HEADWATER_ENVIRONMENT", "HEADWATER_ENV")
 MAX_FILE_BYTES_RANGE = (1, 100 * 1024 * 1024)
 CHUNK_MAX_TOKENS_RANGE = (32, 8192)
 CHUNK_OVERLAP_TOKENS_RANGE = (0, 1024)
+SYNC_INTERVAL_MINUTES_RANGE = (0, 30 * 24 * 60)
 
 
 class Settings(BaseSettings):
@@ -66,6 +67,15 @@ class Settings(BaseSettings):
         ge=MAX_FILE_BYTES_RANGE[0],
         le=MAX_FILE_BYTES_RANGE[1],
         description="Larger files are skipped.",
+    )
+    sync_interval_minutes: int = Field(
+        default=0,
+        ge=SYNC_INTERVAL_MINUTES_RANGE[0],
+        le=SYNC_INTERVAL_MINUTES_RANGE[1],
+        description=(
+            "Minutes between a source's scheduled incremental syncs, counted from its last sync "
+            "request of any kind; 0: none (a source or its connection may set its own)."
+        ),
     )
     environment: Literal["development", "production"] = Field(
         default="development",

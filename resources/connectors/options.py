@@ -1,9 +1,10 @@
 """Source options: how the pipeline treats a source's files, within bounds, with defaults.
 
-A source's `config` says what to sync (seed 000); its `options` say how (seed 002's options
-schema): the largest file fetched and the chunk budget and overlap. Each option is a
-deployment setting (`HEADWATER_MAX_FILE_BYTES`, `HEADWATER_CHUNK_MAX_TOKENS`,
-`HEADWATER_CHUNK_OVERLAP_TOKENS`) that a connection may set for the sources that use it, and
+A source's `config` says what to sync (seed 000); its `options` say how and when (seed 002's
+options schema): the largest file fetched, the chunk budget and overlap, and how often it syncs
+by itself. Each option is a deployment setting (`HEADWATER_MAX_FILE_BYTES`,
+`HEADWATER_CHUNK_MAX_TOKENS`, `HEADWATER_CHUNK_OVERLAP_TOKENS`,
+`HEADWATER_SYNC_INTERVAL_MINUTES`) that a connection may set for the sources that use it, and
 a source for itself.
 """
 
@@ -18,16 +19,19 @@ from resources.settings import (
     CHUNK_MAX_TOKENS_RANGE,
     CHUNK_OVERLAP_TOKENS_RANGE,
     MAX_FILE_BYTES_RANGE,
+    SYNC_INTERVAL_MINUTES_RANGE,
 )
 
 MAX_FILE_BYTES = "maxFileBytes"
 CHUNK_MAX_TOKENS = "chunkMaxTokens"
 CHUNK_OVERLAP_TOKENS = "chunkOverlapTokens"
+SYNC_INTERVAL_MINUTES = "syncIntervalMinutes"
 # Option name -> attribute of `PipelineOptions` (and of the deployment settings).
 FIELDS: Mapping[str, str] = {
     MAX_FILE_BYTES: "max_file_bytes",
     CHUNK_MAX_TOKENS: "chunk_max_tokens",
     CHUNK_OVERLAP_TOKENS: "chunk_overlap_tokens",
+    SYNC_INTERVAL_MINUTES: "sync_interval_minutes",
 }
 
 
@@ -57,6 +61,11 @@ def pipeline_options_schema() -> dict[str, Any]:
                 "Tokens repeated between consecutive pieces of a unit too large for one chunk; "
                 "smaller than chunkMaxTokens.",
             ),
+            SYNC_INTERVAL_MINUTES: _integer(
+                SYNC_INTERVAL_MINUTES_RANGE,
+                "Minutes between scheduled incremental syncs, counted from the source's last "
+                "sync request of any kind (API, webhook, schedule); 0: none.",
+            ),
         },
         "additionalProperties": False,
     }
@@ -74,6 +83,9 @@ class OptionSettings(Protocol):
     @property
     def chunk_overlap_tokens(self) -> int: ...
 
+    @property
+    def sync_interval_minutes(self) -> int: ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineOptions:
@@ -83,11 +95,13 @@ class PipelineOptions:
         max_file_bytes: Larger files are skipped.
         chunk_max_tokens: Token budget of one chunk.
         chunk_overlap_tokens: Overlap of forced splits, below `chunk_max_tokens`.
+        sync_interval_minutes: Minutes between scheduled syncs; 0 for none.
     """
 
     max_file_bytes: int
     chunk_max_tokens: int
     chunk_overlap_tokens: int
+    sync_interval_minutes: int
 
     @classmethod
     def from_settings(cls, settings: OptionSettings) -> Self:

@@ -65,6 +65,23 @@ def pending_job(session: Session, *, source_id: str) -> SyncJob | None:
     ).first()
 
 
+def sources_with_pending_jobs(session: Session) -> set[str]:
+    """The sources with a queued or running job."""
+    return set(
+        session.scalars(
+            select(SyncJob.source_id)
+            .where(SyncJob.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+            .distinct()
+        )
+    )
+
+
+def last_requested(session: Session) -> dict[str, datetime]:
+    """When each source's latest sync job was asked for (a source without jobs is absent)."""
+    latest = select(SyncJob.source_id, func.max(SyncJob.created_at)).group_by(SyncJob.source_id)
+    return {source_id: at for source_id, at in session.execute(latest)}
+
+
 def get_job(session: Session, job_id: str, *, owner: Owner | None = None) -> SyncJob | None:
     """The job with this id, or None; with `owner`, only if it belongs to them."""
     job = session.get(SyncJob, job_id)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from resources.store.models import Source
 from resources.store.owners import Owner
@@ -78,6 +78,13 @@ def sources_of_types(session: Session, types: Iterable[str]) -> Sequence[Source]
     """Every source of the given connector types, oldest first."""
     return session.scalars(
         select(Source).where(Source.type.in_(list(types))).order_by(Source.created_at, Source.id)
+    ).all()
+
+
+def all_sources(session: Session) -> Sequence[Source]:
+    """Every source with its connection loaded (their options make the ones in force)."""
+    return session.scalars(
+        select(Source).options(selectinload(Source.connection)).order_by(Source.created_at)
     ).all()
 
 

@@ -21,7 +21,12 @@ pytestmark = pytest.mark.slow
 
 # The deployment's defaults differ from the built-in ones, so the answers show which apply.
 DEPLOYMENT = {"HEADWATER_CHUNK_MAX_TOKENS": "300", "HEADWATER_CHUNK_OVERLAP_TOKENS": "64"}
-DEFAULTS = {"maxFileBytes": 5_000_000, "chunkMaxTokens": 300, "chunkOverlapTokens": 64}
+DEFAULTS = {
+    "maxFileBytes": 5_000_000,
+    "chunkMaxTokens": 300,
+    "chunkOverlapTokens": 64,
+    "syncIntervalMinutes": 0,
+}
 PARAGRAPH = "Rivers carry water from the hills down to the sea, season after season. "
 
 
@@ -62,6 +67,8 @@ def test_the_catalog_shows_bounds_and_this_deployments_defaults(server: ApiServe
         ({"maxFileBytes": 100 * 1024 * 1024 + 1}, "options.maxFileBytes"),
         ({"chunkMaxTokens": "big"}, "options.chunkMaxTokens"),
         ({"chunkOverlapTokens": -1}, "options.chunkOverlapTokens"),
+        ({"syncIntervalMinutes": -1}, "options.syncIntervalMinutes"),
+        ({"syncIntervalMinutes": 30 * 24 * 60 + 1}, "options.syncIntervalMinutes"),
         ({"fileTypes": ["pdf"]}, "options.fileTypes"),
         ({"chunkMaxTokens": 64, "chunkOverlapTokens": 64}, "options.chunkOverlapTokens"),
         # Against the deployment's overlap of 64: a budget of 48 leaves no room for it.
@@ -87,7 +94,12 @@ def test_options_take_effect_in_the_sync(
     (folder / "notes.md").write_text("\n\n".join(PARAGRAPH * 3 for _ in range(8)))
     (folder / "big.md").write_text("# Big\n\n" + PARAGRAPH * 60)
     client = server.client()
-    tuned = {"maxFileBytes": 4_000, "chunkMaxTokens": 40, "chunkOverlapTokens": 4}
+    tuned = {
+        "maxFileBytes": 4_000,
+        "chunkMaxTokens": 40,
+        "chunkOverlapTokens": 4,
+        "syncIntervalMinutes": 60,
+    }
     sources = {}
     for name, options in (("plain", {}), ("tuned", tuned)):
         created = client.post(
@@ -147,7 +159,7 @@ def test_connection_options_are_checked_and_inherited(
     assert made.status_code == 201, made.text
     source_id = made.json()["source"]["id"]
     shown = client.get(f"/sources/{source_id}").json()
-    assert shown["options"] == {**own, "chunkMaxTokens": 100}
+    assert shown["options"] == {**own, "chunkMaxTokens": 100, "syncIntervalMinutes": 0}
 
     # A budget below the overlap that source keeps is refused, naming the source.
     shrunk = client.patch(url, json={"options": {"chunkMaxTokens": 80}})

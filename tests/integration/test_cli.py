@@ -112,4 +112,9 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, repo: Path) -
         home, "sources", "add", "git", "--config", config, "--options", '{"maxFileBytes": 9}'
     )
     shown = _json(home, "sources", "show", tuned["source"]["id"])
-    assert shown["options"] == {"maxFileBytes": 9, "chunkMaxTokens": 512, "chunkOverlapTokens": 64}
+    assert shown["options"] == {
+        "maxFileBytes": 9,
+        "chunkMaxTokens": 512,
+        "chunkOverlapTokens": 64,
+        "syncIntervalMinutes": 0,
+    }

@@ -14,7 +14,9 @@ from resources.connectors.options import PipelineOptions
 from resources.connectors.registry import connector_types, options_schema, validate_options
 from resources.settings import Settings
 
-DEFAULTS = PipelineOptions(max_file_bytes=5_000_000, chunk_max_tokens=512, chunk_overlap_tokens=64)
+DEFAULTS = PipelineOptions(
+    max_file_bytes=5_000_000, chunk_max_tokens=512, chunk_overlap_tokens=64, sync_interval_minutes=0
+)
 WITH_SECRET = ApiKeyAuth(key_field="user", secret_field="password", header="Authorization: Basic")
 
 
@@ -32,6 +34,7 @@ def test_valid_options_come_back_as_given_and_resolve_over_defaults() -> None:
         "maxFileBytes": 5_000_000,
         "chunkMaxTokens": 128,
         "chunkOverlapTokens": 64,
+        "syncIntervalMinutes": 0,
     }
     assert validate_options("git", {}, defaults=DEFAULTS) == {}
 
@@ -61,11 +64,21 @@ def test_overlap_is_checked_against_the_budget_in_force() -> None:
 
 
 def test_the_catalog_schema_carries_the_deployments_defaults() -> None:
-    settings = Settings(chunk_max_tokens=300, chunk_overlap_tokens=30, max_file_bytes=1_000)
+    settings = Settings(
+        chunk_max_tokens=300,
+        chunk_overlap_tokens=30,
+        max_file_bytes=1_000,
+        sync_interval_minutes=60,
+    )
     for spec in connector_types():
         schema = options_schema(spec, PipelineOptions.from_settings(settings))
         defaults = {name: field["default"] for name, field in schema["properties"].items()}
-        assert defaults == {"maxFileBytes": 1_000, "chunkMaxTokens": 300, "chunkOverlapTokens": 30}
+        assert defaults == {
+            "maxFileBytes": 1_000,
+            "chunkMaxTokens": 300,
+            "chunkOverlapTokens": 30,
+            "syncIntervalMinutes": 60,
+        }
         assert "default" not in spec.options_schema["properties"]["maxFileBytes"]  # a copy
 
 
