@@ -1,9 +1,14 @@
-"""Real sync runs for tests: queue a job, execute its Dagster run here, read the lake."""
+"""Real sync runs for tests: queue a job, execute its Dagster run here, read the lake; tick a
+schedule."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import dagster as dg
 
 from cli.runner import run_in_process
 from resources import duck
@@ -27,8 +32,10 @@ def run_job(settings: Settings, store: MetadataStore, job_id: str) -> SyncJob:
         return job
 
 
-def local_source(store: MetadataStore, folder: Path) -> str:
-    """Add a `local` source of alice's over `folder`; its id."""
+def local_source(
+    store: MetadataStore, folder: Path, *, options: dict[str, Any] | None = None
+) -> str:
+    """Add a `local` source of alice's over `folder` (with its own `options`); its id."""
     with store.session() as session:
         return sources.create_source(
             session,
@@ -37,6 +44,7 @@ def local_source(store: MetadataStore, folder: Path) -> str:
             type="local",
             name=folder.name,
             config={"path": str(folder)},
+            options=options,
         ).id
 
 
@@ -62,3 +70,22 @@ def table(lake: Lake, asset: str, source_id: str, sql: str) -> list[tuple[Any, .
     con = duck.connect()
     lake.register(con, "t", version)
     return con.sql(sql).fetchall()
+
+
+def tick(
+    schedule: dg.ScheduleDefinition,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    *,
+    at: datetime | None = None,
+) -> str:
+    """Evaluate one tick of `schedule` (at its scheduled time `at`); its skip message.
+
+    Headwater's schedules queue jobs and request no runs (the sync_requests sensor runs them).
+    """
+    with dg.build_schedule_context(
+        instance=instance, resources=resources, scheduled_execution_time=at
+    ) as context:
+        result = schedule.evaluate_tick(context)
+    assert not result.run_requests
+    return result.skip_message or ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from cli.runner import run_in_process
@@ -22,6 +21,7 @@ from tests.fakes.github_server import (
     github_server_fixture,  # noqa: F401  (provides the `github_server` fixture)
 )
 from tests.gitrepo import commit_all, git
+from tests.runs import tick as schedule_tick
 
 pytestmark = pytest.mark.slow
 
@@ -69,12 +69,7 @@ def test_a_missed_push_is_caught_by_the_schedule(
     assert schedule.name == SCHEDULE_NAME and schedule.cron_schedule == "*/15 * * * *"
 
     def tick() -> str:
-        with dg.build_schedule_context(
-            instance=instance, resources=definitions.resources
-        ) as context:
-            result = schedule.evaluate_tick(context)
-        assert not result.run_requests  # jobs only; the sync_requests sensor runs them
-        return result.skip_message or ""
+        return schedule_tick(schedule, instance, definitions.resources)
 
     def reconcile_jobs() -> list[SyncJob]:
         with store.session() as session:
