@@ -160,6 +160,21 @@ class SourceCreate(CamelModel):
     )
 
 
+class SourcePatch(CamelModel):
+    """`PATCH /sources/:id`: only what is sent changes; `options` replace the source's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    options: JsonObject | None = Field(
+        default=None,
+        max_length=MAX_OPTIONS,
+        description="The source's own options (the type's `optionsSchema`), replacing those it "
+        "had; unset ones come from the connection, else the deployment. Syncs from the next one "
+        "on use them.",
+    )
+
+
 class SourceSummaryOut(CamelModel):
     """The source part of `POST /sources`' answer."""
 

@@ -36,6 +36,7 @@ from api.schemas import (
     SourceDeletedOut,
     SourceListOut,
     SourceOut,
+    SourcePatch,
     SourceSummaryOut,
     SyncJobOut,
     SyncQueuedOut,
@@ -153,6 +154,26 @@ def _source_out(
 ) -> SourceOut:
     source = owned_source(session, source_id, user)
     return source_view(source, lake, defaults=PipelineOptions.from_settings(settings))
+
+
+@router.patch("/{source_id}", responses=SOURCE_MISSING)
+def patch_source(
+    body: SourcePatch, source: OwnedSource, session: SessionDep, lake: LakeDep, state: StateDep
+) -> SourceOut:
+    """Rename a source or replace its own options (checked with its connection's, which stay
+    under them); the options apply from its next sync on."""
+    defaults = PipelineOptions.from_settings(state.settings)
+    options = source.options
+    if body.options is not None:
+        inherited = source.connection.options if source.connection is not None else None
+        try:
+            options = validate_options(
+                source.type, body.options, defaults=defaults, inherited=inherited
+            )
+        except ConfigError as error:
+            raise validation_error(error.message, details=error.details) from error
+    sources.update_source(session, source, name=body.name or source.name, options=options)
+    return source_view(source, lake, defaults=defaults)
 
 
 @router.delete("/{source_id}", responses=SOURCE_MISSING)

@@ -93,6 +93,13 @@ def all_source_ids(session: Session) -> set[str]:
     return set(session.scalars(select(Source.id)))
 
 
+def update_source(session: Session, source: Source, *, name: str, options: dict[str, Any]) -> None:
+    """Rename a source and set its own options (validated by the caller)."""
+    source.name = name
+    source.options = options
+    session.flush()
+
+
 def delete_source(session: Session, source: Source) -> None:
     """Remove a source and, by cascade, its jobs."""
     session.delete(source)

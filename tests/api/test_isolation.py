@@ -1,4 +1,5 @@
-"""A user never reads, lists, syncs, deletes or sees the jobs of another user's source."""
+"""A user never reads, lists, changes, syncs, deletes or sees the jobs of another user's
+source."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def test_another_users_sources_and_jobs_are_invisible(api: ApiServer, tmp_path: 
     attempts = [
         bob.get(f"/sources/{source_id}"),
         bob.get(f"/sources/{source_id}/files"),
+        bob.patch(f"/sources/{source_id}", json={"name": "bob's now"}),
         bob.post(f"/sources/{source_id}/sync", json={"type": "full"}),
         bob.delete(f"/sources/{source_id}"),
     ]
@@ -32,7 +34,8 @@ def test_another_users_sources_and_jobs_are_invisible(api: ApiServer, tmp_path: 
         assert response.json()["error"]["code"] == "JOB_NOT_FOUND"
 
     # Alice still has everything, untouched by Bob's attempts.
-    assert alice.get(f"/sources/{source_id}").json()["config"] == {"path": str(tmp_path / "notes")}
+    kept = alice.get(f"/sources/{source_id}").json()
+    assert kept["config"] == {"path": str(tmp_path / "notes")} and kept["name"] == source["name"]
     mine = alice.get("/jobs", params={"sourceId": source_id}).json()
     assert mine["total"] == 1 and mine["jobs"][0]["status"] == "queued"
     assert mine["jobs"][0]["type"] == "full"

@@ -167,3 +167,49 @@ def test_connection_options_are_checked_and_inherited(
     assert error["details"]["field"] == "options.chunkOverlapTokens"
     assert error["details"]["sourceId"] == source_id
     assert client.get(f"/sources/{source_id}").json()["options"]["chunkMaxTokens"] == 100
+
+
+def test_a_sources_name_and_options_change_by_patch_checked_like_on_create(
+    server: ApiServer, github: FakeGithubServer
+) -> None:
+    client = server.client()
+    connection = client.post(
+        "/connections",
+        json={
+            "type": "github",
+            "name": "acme",
+            "config": {"token": FAKE_TOKEN, "apiUrl": github.api_url},
+            "options": {"chunkMaxTokens": 100},
+        },
+    )
+    assert connection.status_code == 201, connection.text
+    made = client.post(
+        "/sources",
+        json={
+            "type": "github",
+            "connectionId": connection.json()["id"],
+            "config": {"owner": "acme", "repo": "api"},
+            "options": {"maxFileBytes": 1234},
+        },
+    )
+    assert made.status_code == 201, made.text
+    url = f"/sources/{made.json()['source']['id']}"
+    before = client.get(url).json()
+
+    # Against the connection's budget of 100, an overlap of 100 is refused; nothing changes.
+    clash = client.patch(url, json={"name": "renamed", "options": {"chunkOverlapTokens": 100}})
+    assert (
+        _error(clash, 400, "VALIDATION_ERROR")["details"]["field"] == "options.chunkOverlapTokens"
+    )
+    assert client.get(url).json() == before
+    assert client.patch(url, json={"options": {"syncIntervalMinutes": -1}}).status_code == 400
+    assert server.client().patch(url, json={"name": "theirs"}).status_code == 404
+
+    patched = client.patch(url, json={"name": "renamed", "options": {"syncIntervalMinutes": 30}})
+    assert patched.status_code == 200, patched.text
+    # The options replace the source's own (maxFileBytes goes back to the deployment's).
+    expected = {**DEFAULTS, "chunkMaxTokens": 100, "syncIntervalMinutes": 30}
+    assert patched.json()["name"] == "renamed" and patched.json()["options"] == expected
+    assert client.get(url).json() == patched.json()
+    renamed_only = client.patch(url, json={"name": "again"}).json()
+    assert renamed_only["name"] == "again" and renamed_only["options"] == expected
