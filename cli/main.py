@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -72,7 +72,6 @@ def sources_add(
     """Add a source of SOURCE_TYPE and queue its first full sync."""
     from api.views import webhook_setup
     from resources.connectors import ConnectorError
-    from resources.connectors.registry import validate_options
     from resources.source_configs import sealed_config
     from resources.store import jobs, sources
     from resources.store.models import SyncType
@@ -84,14 +83,7 @@ def sources_add(
         raise click.BadParameter(f"not JSON: {error}", param_hint="--config") from error
     except ConnectorError as error:
         raise click.BadParameter(str(error), param_hint="--config") from error
-    try:
-        options = validate_options(
-            source_type, json.loads(options_json), defaults=obj.option_defaults
-        )
-    except json.JSONDecodeError as error:
-        raise click.BadParameter(f"not JSON: {error}", param_hint="--options") from error
-    except ConnectorError as error:
-        raise click.BadParameter(str(error), param_hint="--options") from error
+    options = _checked_options(obj, source_type, options_json)
     with obj.session() as session:
         source = sources.create_source(
             session,
@@ -125,6 +117,27 @@ def sources_add(
     click.echo(f"Added source {source_id}; first sync queued as job {job_id}.")
     if webhook is not None:
         click.echo(webhook_line(webhook))
+
+
+def _checked_options(
+    obj: CliContext,
+    source_type: str,
+    options_json: str,
+    inherited: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `--options` JSON checked against the type's schema (and the connection's options
+    the source keeps under its own), or a clean CLI error."""
+    from resources.connectors import ConnectorError
+    from resources.connectors.registry import validate_options
+
+    try:
+        return validate_options(
+            source_type, json.loads(options_json), defaults=obj.option_defaults, inherited=inherited
+        )
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--options") from error
+    except ConnectorError as error:
+        raise click.BadParameter(str(error), param_hint="--options") from error
 
 
 @sources_group.command("list")
@@ -166,6 +179,38 @@ def sources_show(obj: CliContext, source_id: str, as_json: bool) -> None:
 
     with obj.session() as session:
         view = source_view(_source(session, source_id), obj.lake, defaults=obj.option_defaults)
+    if as_json:
+        emit_json(view.dump())
+    else:
+        echo_lines(source_lines(view))
+
+
+@sources_group.command("update")
+@click.argument("source_id")
+@click.option("--name", default=None, help="A new display name.")
+@click.option(
+    "--options",
+    "options_json",
+    default=None,
+    help="Options replacing the source's own, as JSON, e.g. '{\"syncIntervalMinutes\": 60}'.",
+)
+@json_option
+@click.pass_obj
+def sources_update(
+    obj: CliContext, source_id: str, name: str | None, options_json: str | None, as_json: bool
+) -> None:
+    """Rename a source or replace its own options (as `PATCH /sources/{id}`)."""
+    from api.views import source_view
+    from resources.store import sources
+
+    with obj.session() as session:
+        source = _source(session, source_id)
+        options = source.options
+        if options_json is not None:
+            inherited = source.connection.options if source.connection is not None else None
+            options = _checked_options(obj, source.type, options_json, inherited)
+        sources.update_source(session, source, name=name or source.name, options=options)
+        view = source_view(source, obj.lake, defaults=obj.option_defaults)
     if as_json:
         emit_json(view.dump())
     else:

@@ -118,3 +118,26 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, repo: Path) -
         "chunkOverlapTokens": 64,
         "syncIntervalMinutes": 0,
     }
+
+    source_id = tuned["source"]["id"]
+    bad = ("--options", '{"syncIntervalMinutes": -5}')
+    refused_update = _headwater(home, "sources", "update", source_id, *bad, ok=False)
+    assert "options.syncIntervalMinutes" in refused_update.stderr
+    assert _json(home, "sources", "show", source_id) == shown
+    updated = _json(
+        home,
+        "sources",
+        "update",
+        source_id,
+        "--name",
+        "nightly",
+        "--options",
+        '{"syncIntervalMinutes": 1440}',
+    )
+    assert updated["name"] == "nightly"
+    assert updated["options"] == {
+        **shown["options"],
+        "maxFileBytes": 5_000_000,
+        "syncIntervalMinutes": 1440,
+    }
+    assert _json(home, "sources", "show", source_id) == updated
