@@ -104,6 +104,10 @@ class JobOut(CamelModel):
     source_id: str
     type: str
     status: str
+    trigger: str = Field(
+        description="What asked for the sync: `api`, `cli`, `webhook`, `schedule` (the source's "
+        "syncIntervalMinutes), `reconcile` (a missed push), `demo`."
+    )
     progress: int
     stage: str | None
     stats: JobStatsOut

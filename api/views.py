@@ -70,6 +70,7 @@ def job_view(job: SyncJob, *, typical_duration_s: float | None = None) -> JobOut
         source_id=job.source_id,
         type=job.type.value,
         status=job.status.value,
+        trigger=job.trigger,
         progress=job.progress,
         stage=job.stage,
         stats=JobStatsOut.model_validate(job.stats),

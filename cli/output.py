@@ -36,7 +36,8 @@ def job_lines(job: JobOut) -> list[str]:
     """A job, for people."""
     s = job.stats
     lines = [
-        f"{job.id}  {job.type:<11} {job.status:<9} {job.progress:>3}%  source {job.source_id}",
+        f"{job.id}  {job.type:<11} {job.status:<9} {job.progress:>3}%  source {job.source_id}"
+        f" ({job.trigger})",
         f"  files: {s.files_total} listed, +{s.files_added} ~{s.files_changed} -{s.files_deleted}"
         f", {s.files_skipped} skipped; chunks: {s.chunks_created} new, {s.chunks_embedded}"
         f" embedded, {s.chunks_reused} reused, {s.chunks_deleted} deleted",

@@ -73,6 +73,7 @@ def test_local_source_end_to_end(stack: ApiServer, tmp_path: Path) -> None:
     seen = watch_job(client, job_id)
     _assert_progressed(seen)
     assert seen[-1]["stats"]["filesAdded"] == 24 and seen[-1]["stats"]["chunksCreated"] > 0
+    assert seen[-1]["trigger"] == "api"
 
     source = client.get(f"/sources/{source_id}").json()
     assert source["status"] == "synced" and source["lastSyncAt"]

@@ -181,6 +181,7 @@ def test_a_push_delivery_runs_one_incremental_sync_of_the_changed_files(
 
     listed = client.get("/jobs", params={"sourceId": source.source_id}).json()
     assert listed["total"] == 2 and listed["jobs"][0]["id"] == job_id
+    assert [job["trigger"] for job in listed["jobs"]] == ["webhook", "api"]
     runs = stack.dagster_instance().get_runs(RunsFilter(tags={SOURCE_TAG: source.source_id}))
     assert sorted(run.tags[TRIGGER_TAG] for run in runs) == ["api", "webhook"]
 

@@ -53,6 +53,7 @@ def test_add_sync_resync_show_and_delete_a_git_source(tmp_path: Path, repo: Path
     first = _json(home, "sync", source_id)
     assert first["id"] == created["syncJob"]["id"]  # the queued first sync was joined, not doubled
     assert first["status"] == "completed" and first["type"] == "full" and first["progress"] == 100
+    assert first["trigger"] == "cli"
     assert first["stats"]["filesAdded"] == 3
 
     (repo / "app.py").write_text("def main() -> None:\n    print('hello, world')\n")
@@ -69,6 +70,7 @@ def test_add_sync_resync_show_and_delete_a_git_source(tmp_path: Path, repo: Path
 
     shown = _json(home, "jobs", "show", second["id"])
     assert shown == second
+    assert f"source {source_id} (cli)" in _headwater(home, "jobs", "show", second["id"]).stdout
     source = _json(home, "sources", "show", source_id)
     assert source["status"] == "synced" and source["stats"]["filesIndexed"] == 3
     assert source["stats"]["languages"] == {"python": 2, "markdown": 1}
