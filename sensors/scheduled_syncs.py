@@ -32,17 +32,19 @@ SCHEDULE_NAME = "scheduled_syncs"
 
 def due_sources(session: Session, defaults: PipelineOptions, now: datetime) -> list[Source]:
     """Sources with an interval, no pending job, and no sync asked for within the interval."""
-    requested = jobs.last_requested(session)
     pending = jobs.sources_with_pending_jobs(session)
-    due = []
-    for source in sources.all_sources(session):
-        minutes = source_options(defaults, source).sync_interval_minutes
-        if not minutes or source.id in pending:
-            continue
-        last = requested.get(source.id)
-        if last is None or now - last >= timedelta(minutes=minutes):
-            due.append(source)
-    return due
+    intervals = {
+        source: minutes
+        for source in sources.all_sources(session)
+        if (minutes := source_options(defaults, source).sync_interval_minutes)
+        and source.id not in pending
+    }
+    requested = jobs.last_requested(session, [source.id for source in intervals])
+    return [
+        source
+        for source, minutes in intervals.items()
+        if (last := requested.get(source.id)) is None or now - last >= timedelta(minutes=minutes)
+    ]
 
 
 def queue_scheduled_syncs(

@@ -138,6 +138,24 @@ def test_list_jobs_filters_and_counts(store: MetadataStore) -> None:
         assert none == 0
 
 
+def test_last_requested_is_each_sources_latest_job_in_batches(
+    store: MetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "IN_BATCH", 2)  # five sources: three batches
+    ids = [_source(store) for _ in range(5)]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with store.session() as session:
+        for n, source_id in enumerate(ids[:4]):  # the fifth has no job
+            source = sources.get_source(session, source_id)
+            assert source is not None
+            for hours in range(n + 1):
+                job = jobs.create_job(session, source=source, type=SyncType.FULL, trigger="api")
+                job.created_at = start + timedelta(hours=hours)
+    with store.session() as session:
+        latest = jobs.last_requested(session, ids)
+    assert latest == {source_id: start + timedelta(hours=n) for n, source_id in enumerate(ids[:4])}
+
+
 def test_deleting_a_source_removes_its_jobs(store: MetadataStore) -> None:
     source_id = _source(store)
     with store.session() as session:
