@@ -22,6 +22,8 @@ from cli.tokens import token
 from cli.up import up
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy.orm import Session
 
     from resources.store.models import Source
@@ -123,7 +125,7 @@ def _checked_options(
     obj: CliContext,
     source_type: str,
     options_json: str,
-    inherited: dict[str, Any] | None = None,
+    inherited: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `--options` JSON checked against the type's schema (and the connection's options
     the source keeps under its own), or a clean CLI error."""
@@ -201,14 +203,14 @@ def sources_update(
 ) -> None:
     """Rename a source or replace its own options (as `PATCH /sources/{id}`)."""
     from api.views import source_view
+    from resources.source_configs import inherited_options
     from resources.store import sources
 
     with obj.session() as session:
         source = _source(session, source_id)
         options = source.options
         if options_json is not None:
-            inherited = source.connection.options if source.connection is not None else None
-            options = _checked_options(obj, source.type, options_json, inherited)
+            options = _checked_options(obj, source.type, options_json, inherited_options(source))
         sources.update_source(session, source, name=name or source.name, options=options)
         view = source_view(source, obj.lake, defaults=obj.option_defaults)
     if as_json:

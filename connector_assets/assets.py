@@ -260,9 +260,10 @@ def chunks(
 
     settings = chunk_settings(_options(store, pipeline, context.partition_key))
     progress = _progress(context, store, "chunks")
+    tables = lake.get_lake()
     version, report, clock = _timed(
         build_chunks,
-        lake=lake.get_lake(),
+        lake=tables,
         source_id=context.partition_key,
         full=config.full,
         settings=settings,
@@ -270,10 +271,10 @@ def chunks(
     )
     progress.finish({"chunksCreated": report.created})
     con = _check_views(
-        lake.get_lake(),
+        tables,
         buckets=report.rebuilt,
         chunks=version,
-        docs=lake.get_lake().current("documents", context.partition_key),
+        docs=tables.current("documents", context.partition_key),
     )
     return dg.MaterializeResult(
         metadata={
@@ -309,9 +310,10 @@ def embeddings(
     from connector_assets.build_embeddings import build_embeddings
 
     progress = _progress(context, store, "embeddings")
+    tables = lake.get_lake()
     version, report, clock = _timed(
         build_embeddings,
-        lake=lake.get_lake(),
+        lake=tables,
         source_id=context.partition_key,
         embedder=embedder.get_embedder(),
         batch_size=embedder.batch_size,
@@ -325,10 +327,10 @@ def embeddings(
         }
     )
     con = _check_views(
-        lake.get_lake(),
+        tables,
         buckets=report.rebuilt,
         vectors=version,
-        chunks=lake.get_lake().current("chunks", context.partition_key),
+        chunks=tables.current("chunks", context.partition_key),
     )
     metadata: dict[str, Any] = {
         "vectors": report.vectors,

@@ -101,11 +101,15 @@ def source_connector_config(vault: Vault, source: Source) -> dict[str, Any]:
     return opened_config(vault, source.type, source.config, connection=connection)
 
 
+def inherited_options(source: Source) -> dict[str, Any]:
+    """The options a source takes from its connection, under its own (none without one)."""
+    return source.connection.options if source.connection is not None else {}
+
+
 def source_options(defaults: PipelineOptions, source: Source) -> PipelineOptions:
     """The options a source's files are processed with: the deployment's, then its
     connection's, then its own."""
-    inherited = source.connection.options if source.connection is not None else {}
-    return defaults.overridden(inherited).overridden(source.options)
+    return defaults.overridden(inherited_options(source)).overridden(source.options)
 
 
 def shown_config(source_type: str, stored: Mapping[str, Any]) -> dict[str, Any]:

@@ -50,7 +50,11 @@ from resources.connectors.options import PipelineOptions
 from resources.connectors.registry import validate_options
 from resources.lake import Lake
 from resources.settings import Settings
-from resources.source_configs import sealed_config, sealed_source_config_with
+from resources.source_configs import (
+    inherited_options,
+    sealed_config,
+    sealed_source_config_with,
+)
 from resources.source_data import drop_source_data
 from resources.source_stats import source_stats
 from resources.store import connections, jobs, sources
@@ -165,10 +169,9 @@ def patch_source(
     defaults = PipelineOptions.from_settings(state.settings)
     options = source.options
     if body.options is not None:
-        inherited = source.connection.options if source.connection is not None else None
         try:
             options = validate_options(
-                source.type, body.options, defaults=defaults, inherited=inherited
+                source.type, body.options, defaults=defaults, inherited=inherited_options(source)
             )
         except ConfigError as error:
             raise validation_error(error.message, details=error.details) from error
